@@ -1,0 +1,393 @@
+//! The on-disk layout: `workspace.yaml` and `slxs/<name>/{slx,sli,slo,runbook}.yaml`.
+
+use super::{
+    API_VERSION, Document, Kind, LoadError, LoadProblem, RunbookDoc, SliDoc, SloDoc, SlxDoc, WorkspaceDoc,
+};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Files larger than this are not workspace documents; they are reported and skipped.
+const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The documents of one SLX directory.
+#[derive(Debug, Clone)]
+pub struct SlxDocuments {
+    /// The directory name under `slxs/`: the SLX's short name.
+    pub name: String,
+    /// `slx.yaml`
+    pub slx: SlxDoc,
+    /// `sli.yaml`, if present.
+    pub sli: Option<SliDoc>,
+    /// `slo.yaml`, if present.
+    pub slo: Option<SloDoc>,
+    /// `runbook.yaml`, if present.
+    pub runbook: Option<RunbookDoc>,
+    /// The text of every file of the directory as read, by file name (documents included), so
+    /// the directory can be written back byte for byte.
+    pub files: BTreeMap<String, String>,
+}
+
+impl SlxDocuments {
+    /// `metadata.name` of `slx.yaml`, or the directory name when that is empty.
+    pub fn full_name(&self) -> &str {
+        if self.slx.metadata.name.is_empty() { &self.name } else { &self.slx.metadata.name }
+    }
+}
+
+/// A loaded workspace tree.
+#[derive(Debug, Clone)]
+pub struct WorkspaceTree {
+    /// `workspace.yaml`
+    pub workspace: WorkspaceDoc,
+    /// SLXs by directory name.
+    pub slxs: BTreeMap<String, SlxDocuments>,
+    /// Every file of the tree as read, by path relative to the root.
+    pub files: BTreeMap<String, String>,
+    /// Items that were reported and skipped while loading.
+    pub problems: Vec<LoadProblem>,
+    /// SLX directories that exist but were skipped because of a problem.
+    pub skipped_slxs: Vec<String>,
+}
+
+impl WorkspaceTree {
+    /// Loads the tree under `root`.
+    ///
+    /// Files other than YAML documents are kept as they are; hidden files and directories
+    /// (`.git`) are ignored.
+    pub fn load(root: &Path) -> Result<Self, LoadError> {
+        if !root.join("workspace.yaml").is_file() {
+            return Err(LoadError::MissingWorkspaceFile(root.display().to_string()));
+        }
+        let mut files = BTreeMap::new();
+        let mut problems = Vec::new();
+        read_dir_into(root, root, &mut files, &mut problems)?;
+        let mut tree = Self::from_files(files)?;
+        problems.append(&mut tree.problems);
+        tree.problems = problems;
+        Ok(tree)
+    }
+
+    /// Builds the tree from `(relative path, text)` pairs, as an upload delivers them.
+    pub fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<Self, LoadError> {
+        let files: BTreeMap<String, String> =
+            files.into_iter().map(|(path, text)| (normalize(&path), text)).collect();
+        let workspace_text =
+            files.get("workspace.yaml").ok_or_else(|| LoadError::MissingWorkspaceFile("(upload)".into()))?;
+        let workspace: WorkspaceDoc =
+            parse_document("workspace.yaml", workspace_text, Kind::Workspace, "workspace not loaded")
+                .map_err(LoadError::Workspace)?;
+        if workspace.metadata.name.is_empty() {
+            return Err(LoadError::Workspace(LoadProblem::new(
+                "workspace.yaml",
+                "metadata.name is empty; set it to the workspace's short name",
+                "workspace not loaded",
+            )));
+        }
+
+        let mut by_slx: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (path, text) in &files {
+            let mut parts = path.split('/');
+            if parts.next() != Some("slxs") {
+                continue;
+            }
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(slx), Some(file), None) if !slx.is_empty() => {
+                    by_slx.entry(slx.to_string()).or_default().insert(file.to_string(), text.clone());
+                }
+                _ => {} // deeper files are kept in `files` but belong to no document
+            }
+        }
+
+        let mut slxs = BTreeMap::new();
+        let mut skipped_slxs = Vec::new();
+        for (name, dir_files) in by_slx {
+            match load_slx(&name, &dir_files) {
+                Ok(docs) => {
+                    slxs.insert(name, docs);
+                }
+                Err(problem) => {
+                    problems.push(problem);
+                    skipped_slxs.push(name);
+                }
+            }
+        }
+        Ok(WorkspaceTree { workspace, slxs, files, problems, skipped_slxs })
+    }
+
+    /// The workspace's short name.
+    pub fn name(&self) -> &str {
+        self.workspace.name()
+    }
+
+    /// Writes every file of the tree under `root`, creating directories as needed.
+    pub fn write_to(&self, root: &Path) -> std::io::Result<()> {
+        for (path, text) in &self.files {
+            let target = root.join(path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(target, text)?;
+        }
+        Ok(())
+    }
+}
+
+fn load_slx(name: &str, files: &BTreeMap<String, String>) -> Result<SlxDocuments, LoadProblem> {
+    let skipped = format!("SLX {name} skipped");
+    let path = |file: &str| format!("slxs/{name}/{file}");
+    if !is_valid_slx_name(name) {
+        return Err(LoadProblem::new(
+            format!("slxs/{name}"),
+            "an SLX directory name may only hold letters, digits, '-', '_' and '.'",
+            skipped,
+        ));
+    }
+    let Some(slx_text) = files.get("slx.yaml") else {
+        return Err(LoadProblem::new(path("slx.yaml"), "missing; every SLX directory needs an slx.yaml", skipped));
+    };
+    let slx: SlxDoc = parse_document(&path("slx.yaml"), slx_text, Kind::ServiceLevelX, &skipped)?;
+    let sli: Option<SliDoc> = parse_optional(files, name, Kind::ServiceLevelIndicator, &skipped)?;
+    let slo: Option<SloDoc> = parse_optional(files, name, Kind::ServiceLevelObjective, &skipped)?;
+    let runbook: Option<RunbookDoc> = parse_optional(files, name, Kind::Runbook, &skipped)?;
+    if let Some(sli) = &sli {
+        require_robot(&path("sli.yaml"), &sli.spec.code_bundle, &skipped)?;
+    }
+    if let Some(runbook) = &runbook {
+        require_robot(&path("runbook.yaml"), &runbook.spec.code_bundle, &skipped)?;
+    }
+    Ok(SlxDocuments { name: name.to_string(), slx, sli, slo, runbook, files: files.clone() })
+}
+
+fn require_robot(path: &str, bundle: &super::CodeBundleRef, skipped: &str) -> Result<(), LoadProblem> {
+    if bundle.repo_url.trim().is_empty() {
+        return Err(LoadProblem::new(path, "spec.codeBundle.repoUrl is empty; name the CodeCollection", skipped));
+    }
+    match bundle.path_to_robot.as_deref().map(str::trim) {
+        Some(p) if p.ends_with(".robot") => Ok(()),
+        Some(p) if !p.is_empty() => Err(LoadProblem::new(
+            path,
+            format!("spec.codeBundle.pathToRobot {p:?} does not name a .robot file"),
+            skipped,
+        )),
+        _ => Err(LoadProblem::new(
+            path,
+            "spec.codeBundle.pathToRobot is missing; set it to e.g. codebundles/<bundle>/sli.robot",
+            skipped,
+        )),
+    }
+}
+
+fn parse_optional<S: DeserializeOwned + Default>(
+    files: &BTreeMap<String, String>,
+    slx: &str,
+    kind: Kind,
+    skipped: &str,
+) -> Result<Option<Document<S>>, LoadProblem> {
+    files
+        .get(kind.file_name())
+        .map(|text| parse_document(&format!("slxs/{slx}/{}", kind.file_name()), text, kind, skipped))
+        .transpose()
+}
+
+/// Parses one document and checks its `apiVersion` and `kind` against the file it came from.
+fn parse_document<S: DeserializeOwned + Default>(
+    path: &str,
+    text: &str,
+    kind: Kind,
+    skipped: &str,
+) -> Result<Document<S>, LoadProblem> {
+    let doc: Document<S> = serde_yaml::from_str(text).map_err(|e| LoadProblem::from_yaml(path, &e, skipped))?;
+    if doc.kind != kind.as_str() {
+        return Err(LoadProblem {
+            line: line_of(text, "kind:"),
+            ..LoadProblem::new(
+                path,
+                format!("kind is {:?}, but {} holds kind {}", doc.kind, kind.file_name(), kind.as_str()),
+                skipped,
+            )
+        });
+    }
+    if doc.api_version != API_VERSION {
+        return Err(LoadProblem {
+            line: line_of(text, "apiVersion:"),
+            ..LoadProblem::new(
+                path,
+                format!("apiVersion is {:?}; workspace documents use {API_VERSION}", doc.api_version),
+                skipped,
+            )
+        });
+    }
+    Ok(doc)
+}
+
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines().position(|l| l.starts_with(key)).map(|i| i + 1)
+}
+
+/// SLX names become directory names, URL segments and metric names.
+pub(crate) fn is_valid_slx_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn normalize(path: &str) -> String {
+    path.trim_start_matches("./").trim_start_matches('/').replace('\\', "/")
+}
+
+fn read_dir_into(
+    root: &Path,
+    dir: &Path,
+    files: &mut BTreeMap<String, String>,
+    problems: &mut Vec<LoadProblem>,
+) -> Result<(), LoadError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LoadError::Io { path, source }
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let meta = entry.metadata().map_err(io(&path))?;
+        if meta.is_dir() {
+            read_dir_into(root, &path, files, problems)?;
+        } else if meta.len() > MAX_FILE_BYTES {
+            problems.push(LoadProblem::new(
+                relative,
+                format!("{} bytes is too large for a workspace file (limit {MAX_FILE_BYTES})", meta.len()),
+                "file skipped",
+            ));
+        } else {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    files.insert(relative, text);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => problems.push(LoadProblem::new(
+                    relative,
+                    "not UTF-8 text; workspace files are YAML or Markdown",
+                    "file skipped",
+                )),
+                Err(e) => return Err(LoadError::Io { path, source: e }),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WS: &str = "apiVersion: runwhen.com/v1\nkind: Workspace\nmetadata:\n  name: demo\nspec:\n  slxGroups: []\n";
+    const SLX: &str = "apiVersion: runwhen.com/v1\nkind: ServiceLevelX\nmetadata:\n  name: demo--web\nspec:\n  alias: Web\n  statement: up\n";
+    const SLI: &str = "apiVersion: runwhen.com/v1\nkind: ServiceLevelIndicator\nmetadata:\n  name: demo--web\nspec:\n  locations: [local]\n  intervalSeconds: 30\n  codeBundle:\n    repoUrl: builtin://steward\n    ref: main\n    pathToRobot: codebundles/http-endpoint-health/sli.robot\n  configProvided:\n  - name: URL\n    value: http://127.0.0.1:8080/\n";
+
+    fn files(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("workspace.yaml".to_string(), WS.to_string()),
+            ("slxs/web/slx.yaml".to_string(), SLX.to_string()),
+            ("slxs/web/sli.yaml".to_string(), SLI.to_string()),
+        ];
+        v.extend(extra.iter().map(|(p, t)| (p.to_string(), t.to_string())));
+        v
+    }
+
+    #[test]
+    fn loads_documents_and_keeps_other_files() {
+        let tree = WorkspaceTree::from_files(files(&[("slxs/web/SKILL.md", "# web\n")])).unwrap();
+        assert_eq!(tree.name(), "demo");
+        let web = &tree.slxs["web"];
+        assert_eq!(web.full_name(), "demo--web");
+        assert_eq!(web.sli.as_ref().unwrap().spec.interval(), 30);
+        assert_eq!(web.files["SKILL.md"], "# web\n");
+        assert!(tree.problems.is_empty());
+    }
+
+    #[test]
+    fn a_bad_document_skips_its_slx_with_file_and_line() {
+        let bad = "apiVersion: runwhen.com/v1\nkind: Runbook\nmetadata:\n  name: demo--db\nspec:\n  configProvided:\n  - name: A\n    value: [1, 2]\n";
+        let tree = WorkspaceTree::from_files(files(&[
+            ("slxs/db/slx.yaml", SLX),
+            ("slxs/db/runbook.yaml", bad),
+        ]))
+        .unwrap();
+        assert!(tree.slxs.contains_key("web"));
+        assert!(!tree.slxs.contains_key("db"));
+        assert_eq!(tree.skipped_slxs, vec!["db".to_string()]);
+        let problem = &tree.problems[0];
+        assert_eq!(problem.path, "slxs/db/runbook.yaml");
+        assert_eq!(problem.line, Some(7), "{problem}"); // the entry holding the bad value
+        assert!(problem.to_string().starts_with("slxs/db/runbook.yaml:7:"), "{problem}");
+        assert!(problem.message.contains("configProvided[0]"), "{problem}");
+        assert!(problem.message.contains("found a list"), "{problem}");
+    }
+
+    #[test]
+    fn kind_mismatch_names_the_kind_line() {
+        let tree = WorkspaceTree::from_files(files(&[("slxs/db/slx.yaml", SLX), ("slxs/db/sli.yaml", SLX)])).unwrap();
+        let problem = &tree.problems[0];
+        assert_eq!(problem.line, Some(2));
+        assert!(problem.message.contains("sli.yaml holds kind ServiceLevelIndicator"), "{problem}");
+    }
+
+    #[test]
+    fn missing_slx_yaml_and_missing_robot_path_are_reported() {
+        let no_path = SLI.replace("    pathToRobot: codebundles/http-endpoint-health/sli.robot\n", "");
+        let tree = WorkspaceTree::from_files(files(&[
+            ("slxs/orphan/runbook.yaml", SLI),
+            ("slxs/nopath/slx.yaml", SLX),
+            ("slxs/nopath/sli.yaml", &no_path),
+        ]))
+        .unwrap();
+        let messages: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
+        assert!(messages.iter().any(|m| m.starts_with("slxs/orphan/slx.yaml: missing")), "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("pathToRobot is missing")), "{messages:?}");
+        assert_eq!(tree.slxs.len(), 1);
+    }
+
+    #[test]
+    fn broken_workspace_yaml_is_fatal_with_line() {
+        let err = WorkspaceTree::from_files(vec![(
+            "workspace.yaml".to_string(),
+            "apiVersion: runwhen.com/v1\nkind: Workspace\nmetadata: [oops\n".to_string(),
+        )])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("workspace.yaml:"), "{text}");
+    }
+
+    #[test]
+    fn load_and_write_round_trip_byte_for_byte() {
+        let src = tempfile::tempdir().unwrap();
+        let tree = WorkspaceTree::from_files(files(&[("slxs/web/taskset.yaml", "x: 1 # comment\n")])).unwrap();
+        tree.write_to(src.path()).unwrap();
+        std::fs::create_dir_all(src.path().join(".git")).unwrap();
+        std::fs::write(src.path().join(".git/HEAD"), "ref").unwrap();
+        let again = WorkspaceTree::load(src.path()).unwrap();
+        assert_eq!(again.files, tree.files);
+        let dst = tempfile::tempdir().unwrap();
+        again.write_to(dst.path()).unwrap();
+        for (path, text) in &tree.files {
+            assert_eq!(&std::fs::read_to_string(dst.path().join(path)).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn missing_workspace_yaml_says_what_a_tree_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = WorkspaceTree::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("no workspace.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,206 @@
+//! Test support for Steward (dev-dependency only, never linked into the binary).
+//!
+//! - [`cache_dir`]: one cache shared by every test process, so the Python environment with
+//!   Robot Framework and the RunWhen keywords is built once per machine, not once per test.
+//! - [`HttpTarget`]: a real HTTP server on loopback whose health endpoint can be switched
+//!   between healthy and failing, for checks to probe.
+//! - [`Process`]: a child process killed by its process id when the guard drops.
+//! - [`wait_until`]: polling with a deadline, for asserting on eventually-true state.
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// The cache shared by tests: `$STEWARD_TEST_CACHE`, else `target/steward-test-cache` of the
+/// workspace.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STEWARD_TEST_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    workspace_root().join("target").join("steward-test-cache")
+}
+
+/// The repository root (where the workspace `Cargo.toml` is).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("crates/<name> layout").to_path_buf()
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `timeout` passes.
+///
+/// # Panics
+/// When the deadline passes; the message names `what`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Async flavour of [`wait_until`].
+///
+/// # Panics
+/// When the deadline passes; the message names `what`.
+pub async fn wait_until_async<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A loopback HTTP server for checks to probe.
+///
+/// - `/health` answers with the status set by [`HttpTarget::set_health`] (200 at first);
+/// - `/status/{code}` answers with that code;
+/// - `/slow/{millis}` answers 200 after that many milliseconds.
+pub struct HttpTarget {
+    addr: SocketAddr,
+    health: Arc<AtomicU16>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl HttpTarget {
+    /// Starts the server on a thread of its own (usable from sync and async tests alike).
+    pub fn start() -> Self {
+        let health = Arc::new(AtomicU16::new(200));
+        let app = Router::new()
+            .route("/health", get(|State(h): State<Arc<AtomicU16>>| async move { status(h.load(Ordering::SeqCst)) }))
+            .route("/status/{code}", get(|UrlPath(code): UrlPath<u16>| async move { status(code) }))
+            .route(
+                "/slow/{millis}",
+                get(|UrlPath(ms): UrlPath<u64>| async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    "slow but fine"
+                }),
+            )
+            .with_state(health.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        HttpTarget { addr, health, stop: Some(stop) }
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Makes `/health` answer with `code` from now on.
+    pub fn set_health(&self, code: u16) {
+        self.health.store(code, Ordering::SeqCst);
+    }
+}
+
+impl Drop for HttpTarget {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn status(code: u16) -> (StatusCode, String) {
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, format!("{code}\n"))
+}
+
+/// A child process that is killed (by pid) and reaped when dropped.
+pub struct Process {
+    child: Child,
+    name: String,
+}
+
+impl Process {
+    /// Spawns `cmd`, its output going to `log` (stdout and stderr together).
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Self {
+        let out = std::fs::File::create(log).unwrap();
+        cmd.stdout(out.try_clone().unwrap()).stderr(out).stdin(std::process::Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process { child, name: name.to_string() }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by pid (SIGINT for a clean stop, SIGKILL for a crash).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal);
+    }
+
+    /// Waits up to `timeout` for the process to exit; returns its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// True while it runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The name given at spawn.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests on one machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Blocking GET returning the status and the body as JSON (or `Null` when not JSON).
+pub fn get_json(url: &str) -> Option<(u16, serde_json::Value)> {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().ok()?;
+    let response = client.get(url).send().ok()?;
+    let status = response.status().as_u16();
+    let text = response.text().ok()?;
+    Some((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)))
+}

@@ -1,1 +1,253 @@
-//! placeholder
+//! The Steward control plane: the HTTP API under `/api/v1`, the runner protocol, the store
+//! (SQLite), the run queue and its leases, issues, SLI values, the local artifact store with
+//! signed URLs, and a plain status page at `/`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), steward_platform::StartError> {
+//! use steward_platform::{Platform, PlatformConfig};
+//! let mut config = PlatformConfig::new("/var/lib/steward".into());
+//! config.registration_tokens.push(("stw_reg_example".into(), "local".into()));
+//! let platform = Platform::start(config).await?;
+//! println!("serving on {}", platform.addr());
+//! platform.stop().await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod api;
+pub mod artifacts;
+pub mod error;
+pub mod signing;
+pub mod store;
+mod ui;
+pub mod wakeups;
+
+use artifacts::ArtifactStore;
+use signing::UrlSigner;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use tokio_util::sync::CancellationToken;
+use wakeups::Wakeups;
+
+/// Everything the platform is started with.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// Address of the HTTP listener.
+    pub listen: SocketAddr,
+    /// Base URL runners and browsers reach the platform at (signed URLs are absolute);
+    /// defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// State: the SQLite database and the artifact store.
+    pub data_dir: PathBuf,
+    /// `sqlite://...`; defaults to `<data_dir>/steward.db`.
+    pub database_url: Option<String>,
+    /// When set, every client API call needs `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+    /// `(token, location)` registration tokens to accept (added to the stored ones).
+    pub registration_tokens: Vec<(String, String)>,
+    /// Location of SLIs and runbooks that name none.
+    pub default_location: String,
+    /// How long a lease lives without a poll renewing it.
+    pub lease_ttl: Duration,
+    /// How long a poll is held open when there is no work.
+    pub poll_timeout: Duration,
+    /// How many times a run is handed out before it is given up as `error`.
+    pub max_attempts: u32,
+    /// Largest artifact accepted.
+    pub artifact_max_bytes: u64,
+    /// Lifetime of signed artifact URLs.
+    pub url_ttl: Duration,
+    /// Also serve HTTPS with this certificate.
+    pub tls: Option<TlsConfig>,
+}
+
+/// An HTTPS listener.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain.
+    pub cert_pem: Vec<u8>,
+    /// PEM private key.
+    pub key_pem: Vec<u8>,
+}
+
+impl PlatformConfig {
+    /// Defaults: 127.0.0.1:8080, location `local`, 60 s leases, 25 s polls, 3 attempts,
+    /// 64 MiB artifacts, 1 h URLs.
+    pub fn new(data_dir: PathBuf) -> Self {
+        PlatformConfig {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            public_url: None,
+            data_dir,
+            database_url: None,
+            api_token: None,
+            registration_tokens: Vec::new(),
+            default_location: "local".into(),
+            lease_ttl: Duration::from_secs(60),
+            poll_timeout: Duration::from_secs(25),
+            max_attempts: 3,
+            artifact_max_bytes: 64 * 1024 * 1024,
+            url_ttl: Duration::from_secs(3600),
+            tls: None,
+        }
+    }
+}
+
+/// Why the platform could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory or the listener.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database.
+    #[error("database {url}: {source}")]
+    Database {
+        /// Where.
+        url: String,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// A setting or token could not be stored.
+    #[error("{0}")]
+    Api(#[from] error::ApiError),
+}
+
+/// Shared by every handler.
+pub(crate) struct AppState {
+    store: Store,
+    config: PlatformConfig,
+    public_url: String,
+    signer: UrlSigner,
+    artifacts: ArtifactStore,
+    wakeups: Wakeups,
+    shutdown: CancellationToken,
+}
+
+/// A running platform.
+pub struct Platform {
+    addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    state: Arc<AppState>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tls_handle: Option<axum_server::Handle<SocketAddr>>,
+}
+
+impl Platform {
+    /// Opens the store, binds the listener(s) and serves in the background.
+    pub async fn start(config: PlatformConfig) -> Result<Self, StartError> {
+        let io = |what: String| move |source| StartError::Io { what, source };
+        std::fs::create_dir_all(&config.data_dir).map_err(io(format!("creating {}", config.data_dir.display())))?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("steward.db").display()));
+        let store = Store::open(&url).await.map_err(|source| StartError::Database { url: url.clone(), source })?;
+        let key = store.setting_or_insert("url_signing_key", || hex::encode(rand::random::<[u8; 32]>())).await?;
+        for (token, location) in &config.registration_tokens {
+            store.add_registration_token(token, location).await?;
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(io(format!("listening on {}", config.listen)))?;
+        let addr = listener.local_addr().map_err(io("reading the bound address".into()))?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let state = Arc::new(AppState {
+            artifacts: ArtifactStore::new(config.data_dir.join("artifacts"), config.artifact_max_bytes),
+            signer: UrlSigner::new(hex::decode(key).unwrap_or_default()),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            store,
+            wakeups: Wakeups::default(),
+            shutdown: CancellationToken::new(),
+            config: config.clone(),
+        });
+        let app = api::router(state.clone());
+        let mut tasks = Vec::new();
+        let stop = state.shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app.clone()).with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "HTTP server stopped.");
+            }
+        }));
+        let (tls_addr, tls_handle) = match &config.tls {
+            Some(tls) => {
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem.clone(), tls.key_pem.clone())
+                    .await
+                    .map_err(io("loading the TLS certificate".into()))?;
+                let handle = axum_server::Handle::new();
+                let server = axum_server::bind_rustls(tls.listen, rustls).handle(handle.clone());
+                let app = api::router(state.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(error) = server.serve(app.into_make_service()).await {
+                        tracing::error!(%error, "HTTPS server stopped.");
+                    }
+                }));
+                let bound = handle.listening().await.ok_or_else(|| StartError::Io {
+                    what: format!("listening on {} (HTTPS)", tls.listen),
+                    source: std::io::Error::other("the HTTPS listener did not start"),
+                })?;
+                (Some(bound), Some(handle))
+            }
+            None => (None, None),
+        };
+        tasks.push(tokio::spawn(sweep_leases(state.clone())));
+        tracing::info!(%addr, public_url = %state.public_url, "Platform listening.");
+        Ok(Platform { addr, tls_addr, state, tasks, tls_handle })
+    }
+
+    /// The bound HTTP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound HTTPS address, when TLS is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The base URL of the platform.
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The store (for in-process wiring such as `steward up`'s first import).
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Stops accepting requests, ends open polls, and waits for the servers to finish.
+    pub async fn stop(self) {
+        self.state.shutdown.cancel();
+        if let Some(handle) = &self.tls_handle {
+            handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        }
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.state.store.close().await;
+    }
+}
+
+/// Requeues runs whose runner stopped renewing its lease.
+async fn sweep_leases(state: Arc<AppState>) {
+    let period = (state.config.lease_ttl / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        match state.store.expire_leases().await {
+            Ok(locations) => locations.iter().for_each(|l| state.wakeups.wake(l)),
+            Err(error) => tracing::warn!(%error, "Lease sweep failed; retrying."),
+        }
+    }
+}

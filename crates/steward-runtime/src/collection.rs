@@ -291,7 +291,7 @@ mod tests {
             repo_url: url.into(),
             git_ref: git_ref.into(),
             path_to_robot: Some(path.into()),
-            extra: Default::default(),
+            path_to_yaml: None,
         }
     }
 

@@ -227,7 +227,7 @@ mod tests {
                 repo_url: "builtin://steward".into(),
                 git_ref: String::new(),
                 path_to_robot: Some("codebundles/http/sli.robot".into()),
-                extra: Default::default(),
+                path_to_yaml: None,
             },
             config: vec![
                 ConfigVar { name: "URL".into(), value: "http://x/%{y}".into() },

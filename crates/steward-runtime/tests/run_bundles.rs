@@ -39,7 +39,7 @@ fn spec(kind: RunKind, repo: &str, path: &str, config: &[(&str, &str)], titles: 
             repo_url: repo.into(),
             git_ref: "main".into(),
             path_to_robot: Some(path.into()),
-            extra: Default::default(),
+            path_to_yaml: None,
         },
         config: config.iter().map(|(n, v)| ConfigVar { name: n.to_string(), value: v.to_string() }).collect(),
         secrets: vec![],

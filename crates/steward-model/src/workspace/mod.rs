@@ -1,8 +1,10 @@
 //! RunWhen-format workspace objects (`apiVersion: runwhen.com/v1`) and the workspace tree.
 //!
-//! Every document and spec keeps the fields this model does not know in an `extra` map, so a
-//! document read and written back keeps them. Known scalar fields that RunWhen writes either
-//! quoted or bare (`value: 80` or `value: "80"`) are read as strings.
+//! The typed structs hold the fields Steward uses. A [`Document`] also keeps the whole parsed
+//! YAML, and writing it back overlays the typed fields on it, so fields the model does not know
+//! survive a round trip. (The typed structs deliberately have no catch-all `flatten` map: serde
+//! buffers flattened structs and then loses the line of a bad value.) Known scalar fields that
+//! RunWhen writes either quoted or bare (`value: 80` or `value: "80"`) are read as strings.
 
 mod error;
 mod tree;
@@ -11,7 +13,8 @@ pub use error::{LoadError, LoadProblem};
 pub use tree::{SlxDocuments, WorkspaceTree};
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_yaml::{Mapping, Value};
+use serde::ser::Error as _;
+use serde_yaml::Value;
 use std::collections::BTreeMap;
 
 /// The only `apiVersion` RunWhen workspace objects use.
@@ -68,28 +71,100 @@ pub struct ObjectMeta {
     /// `metadata.annotations`
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
     pub annotations: BTreeMap<String, String>,
-    /// Fields this model does not know.
-    #[serde(flatten)]
-    pub extra: Mapping,
 }
 
-/// One workspace document: `apiVersion`, `kind`, `metadata` and a typed `spec`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One workspace document: `apiVersion`, `kind`, `metadata` and a typed `spec`, plus the
+/// document as parsed so that unknown fields are written back.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Document<S> {
     /// Always [`API_VERSION`] for documents this model accepts.
     pub api_version: String,
     /// The kind as written (checked against the file it came from when a tree is loaded).
     pub kind: String,
     /// Name, labels, annotations.
-    #[serde(default)]
     pub metadata: ObjectMeta,
     /// The kind-specific part.
-    #[serde(default)]
     pub spec: S,
-    /// Top-level fields this model does not know.
-    #[serde(flatten)]
-    pub extra: Mapping,
+    raw: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Typed<S> {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: S,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedRef<'a, S> {
+    api_version: &'a str,
+    kind: &'a str,
+    metadata: &'a ObjectMeta,
+    spec: &'a S,
+}
+
+impl<S: serde::de::DeserializeOwned + Default> Document<S> {
+    /// Parses YAML text. Errors carry the line and column of the offending value.
+    pub fn parse(text: &str) -> Result<Self, serde_yaml::Error> {
+        let typed: Typed<S> = serde_yaml::from_str(text)?;
+        let raw: Value = serde_yaml::from_str(text)?;
+        Ok(Document { api_version: typed.api_version, kind: typed.kind, metadata: typed.metadata, spec: typed.spec, raw })
+    }
+}
+
+impl<S> Document<S> {
+    /// The document as parsed, unknown fields included.
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+}
+
+impl<S: Serialize> Serialize for Document<S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let typed = TypedRef { api_version: &self.api_version, kind: &self.kind, metadata: &self.metadata, spec: &self.spec };
+        let typed = serde_yaml::to_value(typed).map_err(Z::Error::custom)?;
+        let mut merged = self.raw.clone();
+        overlay(&mut merged, typed);
+        merged.serialize(serializer)
+    }
+}
+
+impl<'de, S: serde::de::DeserializeOwned + Default> Deserialize<'de> for Document<S> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Value::deserialize(deserializer)?;
+        let typed: Typed<S> = serde_yaml::from_value(raw.clone()).map_err(serde::de::Error::custom)?;
+        Ok(Document { api_version: typed.api_version, kind: typed.kind, metadata: typed.metadata, spec: typed.spec, raw })
+    }
+}
+
+/// Writes `typed` over `base`: maps merge key by key (keys only `base` has are kept), lists of
+/// the same length merge item by item, anything else is replaced.
+fn overlay(base: &mut Value, typed: Value) {
+    match (base, typed) {
+        (Value::Mapping(base), Value::Mapping(typed)) => {
+            for (key, value) in typed {
+                match base.get_mut(&key) {
+                    Some(existing) => overlay(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Value::Sequence(base), Value::Sequence(typed)) if base.len() == typed.len() => {
+            for (existing, value) in base.iter_mut().zip(typed) {
+                overlay(existing, value);
+            }
+        }
+        (base, typed) => *base = typed,
+    }
 }
 
 /// A `{name, value}` entry of `configProvided`: becomes one environment variable of the task.
@@ -130,9 +205,9 @@ pub struct CodeBundleRef {
     /// Path of the `.robot` file from the collection root (SLIs and runbooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_to_robot: Option<String>,
-    /// Fields this model does not know (SLOs use `pathToYaml`).
-    #[serde(flatten)]
-    pub extra: Mapping,
+    /// Path of the queries file (SLOs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_to_yaml: Option<String>,
 }
 
 /// `{name, value}` tag of an SLX.
@@ -152,9 +227,6 @@ pub struct WorkspaceSpec {
     /// Workspace-wide configuration (RunWhen writes a placeholder here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_provided: Vec<ConfigVar>,
-    /// Fields this model does not know (`slxGroups`, `permissions`, ...).
-    #[serde(flatten)]
-    pub extra: Mapping,
 }
 
 /// `spec` of `slx.yaml`.
@@ -173,9 +245,6 @@ pub struct SlxSpec {
     /// `{name, value}` tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
-    /// Fields this model does not know (`imageURL`, `additionalContext`, ...).
-    #[serde(flatten)]
-    pub extra: Mapping,
 }
 
 /// `spec` of `sli.yaml`: a health check run on an interval.
@@ -200,9 +269,6 @@ pub struct SliSpec {
     /// What the SLI measures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Fields this model does not know (`intervalStrategy`, `alerts`, `displayUnits*`, ...).
-    #[serde(flatten)]
-    pub extra: Mapping,
 }
 
 impl SliSpec {
@@ -238,18 +304,15 @@ pub struct RunbookSpec {
     /// What the runbook does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Fields this model does not know (`runtimeVarsProvided`, `servicesProvided`, ...).
-    #[serde(flatten)]
-    pub extra: Mapping,
 }
 
 /// `spec` of `slo.yaml`: kept and shown, not executed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SloSpec {
-    /// Everything; SLO evaluation is not part of the model yet.
-    #[serde(flatten)]
-    pub extra: Mapping,
+    /// `objective`, e.g. 99.9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<serde_yaml::Value>,
 }
 
 /// `workspace.yaml`
@@ -270,48 +333,92 @@ impl WorkspaceDoc {
     }
 }
 
-fn scalar_to_string(value: Value) -> Result<String, String> {
-    match value {
-        Value::Null => Ok(String::new()),
-        Value::Bool(b) => Ok(b.to_string()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::String(s) => Ok(s),
-        Value::Tagged(t) => scalar_to_string(t.value),
-        Value::Sequence(_) => Err("expected a string, found a list".into()),
-        Value::Mapping(_) => Err("expected a string, found a map".into()),
+/// Reads any YAML scalar as text (`80`, `true`, `"80"`); lists and maps are refused while
+/// the parser is still on them, so the error points at the value itself.
+struct ScalarText;
+
+impl<'de> serde::de::Visitor<'de> for ScalarText {
+    type Value = String;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string, number or boolean")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(ScalarText)
     }
 }
 
 fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    scalar_to_string(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    d.deserialize_any(ScalarText)
 }
 
 fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let map = Option::<BTreeMap<String, Value>>::deserialize(d)?.unwrap_or_default();
-    map.into_iter()
-        .map(|(k, v)| {
-            scalar_to_string(v)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| serde::de::Error::custom(format!("{k}: {e}")))
-        })
-        .collect()
+    struct Text(String);
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(ScalarText).map(Text)
+        }
+    }
+    let map = Option::<BTreeMap<String, Text>>::deserialize(d)?.unwrap_or_default();
+    Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
+}
+
+/// Whole seconds, written bare or quoted.
+struct Seconds;
+
+impl<'de> serde::de::Visitor<'de> for Seconds {
+    type Value = Option<u64>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a whole number of seconds")
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        u64::try_from(v).map(Some).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        v.trim().parse().map(Some).map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(Seconds)
+    }
 }
 
 fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Value::deserialize(d)? {
-        Value::Null => Ok(None),
-        Value::Number(n) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number of seconds, found {n}"))),
-        Value::String(s) => s.trim().parse().map(Some).map_err(|_| {
-            serde::de::Error::custom(format!("expected a whole number of seconds, found {s:?}"))
-        }),
-        other => Err(serde::de::Error::custom(format!(
-            "expected a whole number of seconds, found {}",
-            serde_yaml::to_string(&other).unwrap_or_default().trim()
-        ))),
-    }
+    d.deserialize_any(Seconds)
 }
 
 #[cfg(test)]
@@ -321,7 +428,7 @@ mod tests {
     #[test]
     fn unknown_fields_survive_a_round_trip() {
         let text = "apiVersion: runwhen.com/v1\nkind: ServiceLevelIndicator\nmetadata:\n  name: ws--a\n  labels:\n    slx: ws--a\n  futureMeta: 1\nspec:\n  displayUnitsLong: OK\n  intervalStrategy: intermezzo\n  intervalSeconds: 60\n  codeBundle:\n    repoUrl: https://example.com/c.git\n    ref: main\n    pathToRobot: codebundles/x/sli.robot\n  configProvided:\n  - name: PORT\n    value: 80\n  alerts:\n    warning:\n      operator: <\n      threshold: '1'\n      for: 20m\nstatus: {seen: true}\n";
-        let doc: SliDoc = serde_yaml::from_str(text).unwrap();
+        let doc = SliDoc::parse(text).unwrap();
         assert_eq!(doc.spec.interval(), 60);
         assert_eq!(doc.spec.config_provided[0].value, "80");
         let written = serde_yaml::to_string(&doc).unwrap();
@@ -341,6 +448,26 @@ mod tests {
     }
 
     #[test]
+    fn typed_edits_are_written_over_the_original() {
+        let text = "apiVersion: runwhen.com/v1\nkind: Runbook\nmetadata:\n  name: a\nspec:\n  location: old\n  runtimeVarsProvided: [{name: X}]\n  configProvided:\n  - {name: A, value: '1', note: kept}\n";
+        let mut doc = RunbookDoc::parse(text).unwrap();
+        doc.spec.location = Some("new".into());
+        doc.spec.config_provided[0].value = "2".into();
+        let back: Value = serde_yaml::to_value(&doc).unwrap();
+        assert_eq!(back["spec"]["location"], "new");
+        assert_eq!(back["spec"]["configProvided"][0]["value"], "2");
+        assert_eq!(back["spec"]["configProvided"][0]["note"], "kept");
+        assert_eq!(back["spec"]["runtimeVarsProvided"][0]["name"], "X");
+    }
+
+    #[test]
+    fn a_bad_value_in_a_spec_is_located_exactly() {
+        let err = SliDoc::parse("apiVersion: runwhen.com/v1\nkind: ServiceLevelIndicator\nspec:\n  codeBundle: {repoUrl: x}\n  intervalSeconds: [30]\n").unwrap_err();
+        assert_eq!(err.location().unwrap().line(), 5, "{err}");
+        assert!(err.to_string().contains("spec.intervalSeconds"), "{err}");
+    }
+
+    #[test]
     fn interval_is_defaulted_and_clamped() {
         let mut spec = SliSpec::default();
         assert_eq!(spec.interval(), 300);
@@ -353,6 +480,8 @@ mod tests {
         let ok: SliSpec = serde_yaml::from_str("intervalSeconds: '120'\n").unwrap();
         assert_eq!(ok.interval(), 120);
         let err = serde_yaml::from_str::<SliSpec>("intervalSeconds: soon\n").unwrap_err();
+        assert!(err.to_string().contains("whole number of seconds"), "{err}");
+        let err = serde_yaml::from_str::<SliSpec>("intervalSeconds: -5\n").unwrap_err();
         assert!(err.to_string().contains("whole number of seconds"), "{err}");
     }
 }

@@ -198,7 +198,7 @@ fn parse_document<S: DeserializeOwned + Default>(
     kind: Kind,
     skipped: &str,
 ) -> Result<Document<S>, LoadProblem> {
-    let doc: Document<S> = serde_yaml::from_str(text).map_err(|e| LoadProblem::from_yaml(path, &e, skipped))?;
+    let doc = Document::<S>::parse(text).map_err(|e| LoadProblem::from_yaml(path, &e, skipped))?;
     if doc.kind != kind.as_str() {
         return Err(LoadProblem {
             line: line_of(text, "kind:"),
@@ -328,10 +328,10 @@ mod tests {
         assert_eq!(tree.skipped_slxs, vec!["db".to_string()]);
         let problem = &tree.problems[0];
         assert_eq!(problem.path, "slxs/db/runbook.yaml");
-        assert_eq!(problem.line, Some(7), "{problem}"); // the entry holding the bad value
-        assert!(problem.to_string().starts_with("slxs/db/runbook.yaml:7:"), "{problem}");
-        assert!(problem.message.contains("configProvided[0]"), "{problem}");
-        assert!(problem.message.contains("found a list"), "{problem}");
+        assert_eq!(problem.line, Some(8), "{problem}");
+        assert!(problem.to_string().starts_with("slxs/db/runbook.yaml:8:12:"), "{problem}");
+        assert!(problem.message.contains("configProvided[0].value"), "{problem}");
+        assert!(problem.message.contains("invalid type: sequence"), "{problem}");
     }
 
     #[test]

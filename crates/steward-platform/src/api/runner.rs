@@ -1,0 +1,151 @@
+//! The runner protocol (see `steward_model::wire`): register, long poll, desired state,
+//! upload URLs, completion.
+
+use super::Json;
+use crate::AppState;
+use crate::artifacts::check_name;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Completion, RunnerRecord};
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Duration;
+use steward_model::wire::{
+    CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
+    SignedUrl, UploadUrlRequest,
+};
+use uuid::Uuid;
+
+pub(super) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/runner/register", post(register))
+        .route("/api/v1/runner/poll", post(poll))
+        .route("/api/v1/runner/desired-state", get(desired_state))
+        .route("/api/v1/runner/runs/{run}/artifacts/{name}", post(upload_url))
+        .route("/api/v1/runner/runs/{run}/complete", post(complete))
+}
+
+/// The runner authenticated by its bearer credential.
+struct Runner(RunnerRecord);
+
+impl FromRequestParts<Arc<AppState>> for Runner {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let credential = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::Unauthorized("runner calls need Authorization: Bearer <credential>".into()))?;
+        Ok(Runner(state.store.runner_by_credential(credential.trim()).await?))
+    }
+}
+
+async fn register(State(state): State<Arc<AppState>>, Json(request): Json<RegisterRequest>) -> ApiResult<Json<RegisterResponse>> {
+    if request.capacity == 0 {
+        return Err(ApiError::BadRequest("capacity must be at least 1".into()));
+    }
+    let name = if request.name.trim().is_empty() { "runner" } else { request.name.trim() };
+    let (runner, credential) = state.store.register_runner(&request.token, name, &request.version, request.capacity).await?;
+    tracing::info!(runner = %runner.id, location = %runner.location, name, "Runner registered.");
+    Ok(Json(RegisterResponse {
+        runner_id: runner.id,
+        credential,
+        location: runner.location,
+        poll_timeout_seconds: state.config.poll_timeout.as_secs(),
+        lease_ttl_seconds: state.config.lease_ttl.as_secs(),
+    }))
+}
+
+/// Renews leases, reports cancellations and revocations, and hands out work; without work it
+/// waits (up to the poll timeout) until the location gets some.
+async fn poll(
+    State(state): State<Arc<AppState>>,
+    Runner(runner): Runner,
+    Json(request): Json<PollRequest>,
+) -> ApiResult<Json<PollResponse>> {
+    let ttl = state.config.lease_ttl.as_millis() as i64;
+    let polled = state.store.poll_state(runner.id, &request, ttl).await?;
+    let version = state.store.desired_state_version(&runner.location).await?;
+    let mut response = PollResponse {
+        leases: Vec::new(),
+        cancel: polled.cancel,
+        revoked: polled.revoked,
+        desired_state_version: version,
+    };
+    let answer_now = request.no_wait
+        || !response.cancel.is_empty()
+        || !response.revoked.is_empty()
+        || request.desired_state_version.as_deref() != Some(response.desired_state_version.as_str());
+    let deadline = tokio::time::Instant::now() + state.config.poll_timeout.min(Duration::from_secs(120));
+    loop {
+        let notify = state.wakeups.for_location(&runner.location);
+        let woken = notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
+        if !response.leases.is_empty() || answer_now {
+            break;
+        }
+        tokio::select! {
+            _ = &mut woken => {
+                // Something changed for this location (work, a cancellation, a new SLI set):
+                // answer so the runner's next poll sees it.
+                response.desired_state_version = state.store.desired_state_version(&runner.location).await?;
+                response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
+                break;
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = state.shutdown.cancelled() => break,
+        }
+    }
+    for lease in &response.leases {
+        tracing::info!(run = %lease.run.run_id, runner = %runner.id, attempt = lease.attempt, "Run leased.");
+    }
+    Ok(Json(response))
+}
+
+async fn desired_state(State(state): State<Arc<AppState>>, Runner(runner): Runner) -> ApiResult<Json<DesiredState>> {
+    Ok(Json(state.store.desired_state(&runner.location).await?))
+}
+
+/// A signed PUT URL for one artifact of a run this runner holds (or of an SLI run it is about
+/// to report).
+async fn upload_url(
+    State(state): State<Arc<AppState>>,
+    Runner(runner): Runner,
+    Path((run, name)): Path<(Uuid, String)>,
+    Json(request): Json<UploadUrlRequest>,
+) -> ApiResult<Json<SignedUrl>> {
+    check_name(&name)?;
+    match state.store.run_holder(run).await? {
+        Some((holder, lease, _status)) => {
+            let mine = holder.as_deref() == Some(runner.id.to_string().as_str());
+            let same_lease = request.lease_id.map(|l| l.to_string()) == lease;
+            if !mine || (request.lease_id.is_some() && !same_lease) {
+                return Err(ApiError::Conflict(format!("run {run} is not held by this runner under that lease")));
+            }
+        }
+        None if request.lease_id.is_some() => return Err(ApiError::NotFound(format!("no run {run}"))),
+        None => {} // an SLI run the runner scheduled itself; recorded at completion
+    }
+    let path = format!("/api/v1/artifacts/{run}/{name}");
+    let expires_at = chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
+    Ok(Json(state.signer.sign(&state.public_url, "PUT", &path, expires_at)))
+}
+
+async fn complete(
+    State(state): State<Arc<AppState>>,
+    Runner(runner): Runner,
+    Path(run): Path<Uuid>,
+    Json(request): Json<CompleteRequest>,
+) -> ApiResult<Json<CompleteResponse>> {
+    let outcome = state.store.complete(runner.id, &runner.location, run, &request).await?;
+    if outcome == Completion::Recorded {
+        tracing::info!(run = %run, status = %request.result.status, issues = request.result.issues.len(), "Run completed.");
+    }
+    Ok(Json(CompleteResponse { recorded: outcome == Completion::Recorded }))
+}

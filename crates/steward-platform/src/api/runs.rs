@@ -1,0 +1,76 @@
+//! Runs: listing, detail, cancellation, artifacts with signed download URLs.
+
+use super::{Json, Query};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::RunFilter;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use steward_model::api::{ArtifactLink, RunView};
+use steward_model::run::{RunKind, RunStatus};
+use uuid::Uuid;
+
+pub(super) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/runs", get(list))
+        .route("/api/v1/runs/{id}", get(show))
+        .route("/api/v1/runs/{id}/cancel", post(cancel))
+        .route("/api/v1/runs/{id}/artifacts", get(artifacts))
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    workspace: Option<String>,
+    slx: Option<String>,
+    status: Option<String>,
+    kind: Option<String>,
+    session: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+async fn list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> ApiResult<Json<Vec<RunView>>> {
+    let status = query.status.as_deref().map(str::parse::<RunStatus>).transpose().map_err(ApiError::BadRequest)?;
+    let kind = query.kind.as_deref().map(str::parse::<RunKind>).transpose().map_err(ApiError::BadRequest)?;
+    let filter = RunFilter {
+        workspace: query.workspace,
+        slx: query.slx,
+        status,
+        kind,
+        session: query.session,
+        limit: query.limit.unwrap_or(50),
+    };
+    Ok(Json(state.store.runs(&filter).await?))
+}
+
+async fn show(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> ApiResult<Json<RunView>> {
+    Ok(Json(state.store.run(id).await?))
+}
+
+async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> ApiResult<Json<RunView>> {
+    let (run, location) = state.store.request_cancel(id).await?;
+    state.wakeups.wake(&location);
+    Ok(Json(run))
+}
+
+/// Signed download links for every artifact of a run.
+pub(crate) async fn artifact_links(state: &AppState, id: Uuid) -> ApiResult<Vec<ArtifactLink>> {
+    let expires_at = chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
+    Ok(state
+        .store
+        .artifacts(id)
+        .await?
+        .into_iter()
+        .map(|(name, size)| {
+            let path = format!("/api/v1/artifacts/{id}/{name}");
+            let signed = state.signer.sign(&state.public_url, "GET", &path, expires_at);
+            ArtifactLink { name, size, url: signed.url, expires_at }
+        })
+        .collect())
+}
+
+async fn artifacts(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<ArtifactLink>>> {
+    state.store.run(id).await?;
+    Ok(Json(artifact_links(&state, id).await?))
+}

@@ -1,0 +1,108 @@
+//! Workspaces and SLXs: import, list, export, SLI values.
+
+use super::{Json, Query, parse_since};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use steward_model::api::{ImportReport, ImportRequest, SliValue, SlxView, WorkspaceView};
+use steward_model::workspace::WorkspaceTree;
+
+pub(super) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/workspaces", get(list))
+        .route("/api/v1/workspaces/{ws}", axum::routing::put(import).delete(delete))
+        .route("/api/v1/workspaces/{ws}/export", get(export))
+        .route("/api/v1/workspaces/{ws}/slxs", get(slxs))
+        .route("/api/v1/workspaces/{ws}/slxs/{slx}", get(slx))
+        .route("/api/v1/workspaces/{ws}/slxs/{slx}/sli-values", get(sli_values))
+}
+
+async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<WorkspaceView>>> {
+    Ok(Json(state.store.workspaces().await?))
+}
+
+async fn import(
+    State(state): State<Arc<AppState>>,
+    Path(ws): Path<String>,
+    Json(request): Json<ImportRequest>,
+) -> ApiResult<(StatusCode, Json<ImportReport>)> {
+    let tree = WorkspaceTree::from_files(request.files).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    if tree.name() != ws {
+        return Err(ApiError::Unprocessable(format!(
+            "workspace.yaml names the workspace {:?}, but it is being imported as {ws:?}",
+            tree.name()
+        )));
+    }
+    let report = state.store.import_workspace(&tree, request.prune, &state.config.default_location).await?;
+    // SLI sets may have changed for any location.
+    state.wakeups.wake_all();
+    tracing::info!(
+        workspace = %ws,
+        added = report.added.len(),
+        updated = report.updated.len(),
+        removed = report.removed.len(),
+        problems = report.problems.len(),
+        "Workspace imported."
+    );
+    Ok((StatusCode::OK, Json(report)))
+}
+
+async fn delete(State(state): State<Arc<AppState>>, Path(ws): Path<String>) -> ApiResult<StatusCode> {
+    state.store.delete_workspace(&ws, &state.config.default_location).await?;
+    state.wakeups.wake_all();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn export(State(state): State<Arc<AppState>>, Path(ws): Path<String>) -> ApiResult<Json<BTreeMap<String, String>>> {
+    Ok(Json(state.store.export_workspace(&ws).await?))
+}
+
+async fn slxs(State(state): State<Arc<AppState>>, Path(ws): Path<String>) -> ApiResult<Json<Vec<SlxView>>> {
+    state.store.require_workspace(&ws).await?;
+    Ok(Json(state.store.slx_views(&ws).await?))
+}
+
+/// An SLX with its files.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SlxDetail {
+    #[serde(flatten)]
+    view: SlxView,
+    files: BTreeMap<String, String>,
+}
+
+async fn slx(State(state): State<Arc<AppState>>, Path((ws, name)): Path<(String, String)>) -> ApiResult<Json<SlxDetail>> {
+    let record = state.store.slx(&ws, &name).await?;
+    let view = state
+        .store
+        .slx_views(&ws)
+        .await?
+        .into_iter()
+        .find(|v| v.name == record.name)
+        .ok_or_else(|| ApiError::NotFound(format!("no SLX named {name} in workspace {ws}")))?;
+    Ok(Json(SlxDetail { view, files: record.files }))
+}
+
+#[derive(Deserialize)]
+struct SliQuery {
+    since: Option<String>,
+    metric: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn sli_values(
+    State(state): State<Arc<AppState>>,
+    Path((ws, name)): Path<(String, String)>,
+    Query(query): Query<SliQuery>,
+) -> ApiResult<Json<Vec<SliValue>>> {
+    let record = state.store.slx(&ws, &name).await?;
+    let since = parse_since(query.since.as_deref(), std::time::Duration::from_secs(3600))?;
+    let metric = query.metric.as_deref().map(|m| if m == "value" { "" } else { m });
+    Ok(Json(state.store.sli_values(&ws, &record.name, metric, since, query.limit.unwrap_or(10_000)).await?))
+}

@@ -1,0 +1,122 @@
+//! Registration tokens, runners and their credentials.
+
+use super::{Store, now_ms, time, uuid};
+use crate::error::{ApiError, ApiResult};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use steward_model::api::{RunnerHealth, RunnerView};
+use uuid::Uuid;
+
+/// A runner as the protocol handlers need it.
+#[derive(Debug, Clone)]
+pub struct RunnerRecord {
+    /// Runner id.
+    pub id: Uuid,
+    /// Its location.
+    pub location: String,
+}
+
+/// Tokens and credentials are stored as SHA-256: they are random and long, so a keyed slow
+/// hash would add nothing but latency to every poll.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A random secret with a readable prefix (`stw_reg_...`, `stw_run_...`).
+pub fn new_secret(prefix: &str) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+impl Store {
+    /// Stores a registration token for `location` (idempotent).
+    pub async fn add_registration_token(&self, token: &str, location: &str) -> ApiResult<()> {
+        sqlx::query(
+            "INSERT INTO registration_tokens (token_hash, location, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (token_hash) DO UPDATE SET location = excluded.location",
+        )
+        .bind(secret_hash(token))
+        .bind(location)
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Registers a runner with a registration token; returns its record and credential.
+    pub async fn register_runner(
+        &self,
+        token: &str,
+        name: &str,
+        version: &str,
+        capacity: u32,
+    ) -> ApiResult<(RunnerRecord, String)> {
+        let row = sqlx::query("SELECT location FROM registration_tokens WHERE token_hash = $1")
+            .bind(secret_hash(token))
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Unauthorized("unknown registration token; create one with `steward token create`".into())
+            })?;
+        let location: String = row.get(0);
+        let id = Uuid::now_v7();
+        let credential = new_secret("stw_run");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO runners (id, name, location, credential_hash, version, capacity, registered_at, last_seen_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(id.to_string())
+        .bind(name)
+        .bind(&location)
+        .bind(secret_hash(&credential))
+        .bind(version)
+        .bind(capacity as i64)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok((RunnerRecord { id, location }, credential))
+    }
+
+    /// The runner holding `credential`.
+    pub async fn runner_by_credential(&self, credential: &str) -> ApiResult<RunnerRecord> {
+        let row = sqlx::query("SELECT id, location FROM runners WHERE credential_hash = $1")
+            .bind(secret_hash(credential))
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown runner credential; register the runner again".into()))?;
+        Ok(RunnerRecord { id: uuid(&row.get::<String, _>(0)), location: row.get(1) })
+    }
+
+    /// Every runner with its liveness (`online` within `online_ms` of its last poll, `stale`
+    /// within five minutes, `offline` after).
+    pub async fn runners(&self, online_ms: i64) -> ApiResult<Vec<RunnerView>> {
+        let now = now_ms();
+        let rows = sqlx::query("SELECT id, name, location, last_seen_at, capacity, running FROM runners ORDER BY location, name, id")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let last_seen: i64 = r.get(3);
+                let age = now - last_seen;
+                let health = if age <= online_ms {
+                    RunnerHealth::Online
+                } else if age <= 300_000 {
+                    RunnerHealth::Stale
+                } else {
+                    RunnerHealth::Offline
+                };
+                RunnerView {
+                    id: uuid(&r.get::<String, _>(0)),
+                    name: r.get(1),
+                    location: r.get(2),
+                    health,
+                    last_seen_at: time(last_seen),
+                    capacity: r.get::<i64, _>(4) as u32,
+                    running: r.get::<i64, _>(5) as u32,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,454 @@
+//! Run sessions, the run queue and its leases, and run completion.
+
+use super::{Store, issues, json, now_ms, sli, time, uuid};
+use crate::error::{ApiError, ApiResult};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::HashSet;
+use steward_model::api::{RunView, SessionView};
+use steward_model::run::{RunKind, RunResult, RunSpec, RunStatus};
+use steward_model::wire::{CompleteRequest, Lease, PollRequest};
+use uuid::Uuid;
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this workspace.
+    pub workspace: Option<String>,
+    /// Only this SLX.
+    pub slx: Option<String>,
+    /// Only this status.
+    pub status: Option<RunStatus>,
+    /// Only this kind.
+    pub kind: Option<RunKind>,
+    /// Only this session.
+    pub session: Option<Uuid>,
+    /// At most this many (newest first).
+    pub limit: u32,
+}
+
+/// What a poll changed and found, besides new leases.
+#[derive(Debug, Default)]
+pub struct PollState {
+    /// Runs to cancel (by run id).
+    pub cancel: Vec<Uuid>,
+    /// Leases the runner listed that are no longer valid.
+    pub revoked: Vec<Uuid>,
+}
+
+/// Outcome of a lease attempt.
+#[derive(Debug)]
+pub struct LeaseOutcome {
+    /// The new leases.
+    pub leases: Vec<Lease>,
+}
+
+/// Outcome of a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Recorded now.
+    Recorded,
+    /// This completion had been recorded before; nothing changed.
+    Duplicate,
+}
+
+const RUN_COLUMNS: &str = "id, session_id, workspace, slx, kind, status, location, spec_json, attempts, runner_id, created_at, started_at, finished_at, result_json";
+
+fn run_view(row: &SqliteRow) -> RunView {
+    let spec: Option<RunSpec> = json(&row.get::<String, _>(7));
+    RunView {
+        id: uuid(&row.get::<String, _>(0)),
+        session_id: row.get::<Option<String>, _>(1).map(|s| uuid(&s)),
+        workspace: row.get(2),
+        slx: row.get(3),
+        kind: row.get::<String, _>(4).parse().unwrap_or(RunKind::Runbook),
+        status: row.get::<String, _>(5).parse().unwrap_or(RunStatus::Error),
+        location: row.get(6),
+        task_titles: spec.map(|s| s.task_titles).unwrap_or_default(),
+        attempts: row.get::<i64, _>(8) as u32,
+        runner_id: row.get::<Option<String>, _>(9).map(|s| uuid(&s)),
+        created_at: time(row.get(10)),
+        started_at: row.get::<Option<i64>, _>(11).map(time),
+        finished_at: row.get::<Option<i64>, _>(12).map(time),
+        result: row.get::<Option<String>, _>(13).and_then(|j| json(&j)),
+    }
+}
+
+impl Store {
+    /// Creates a session and queues one run per spec.
+    pub async fn create_session(
+        &self,
+        workspace: &str,
+        source: &str,
+        session_id: Uuid,
+        runs: &[RunSpec],
+        max_attempts: u32,
+    ) -> ApiResult<SessionView> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO sessions (id, workspace, source, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(session_id.to_string())
+            .bind(workspace)
+            .bind(source)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        for spec in runs {
+            sqlx::query(
+                "INSERT INTO runs (id, session_id, workspace, slx, kind, location, spec_json, status, max_attempts, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
+            )
+            .bind(spec.run_id.to_string())
+            .bind(session_id.to_string())
+            .bind(&spec.workspace)
+            .bind(&spec.slx)
+            .bind(spec.kind.as_str())
+            .bind(&spec.location)
+            .bind(serde_json::to_string(spec).expect("spec serializes"))
+            .bind(max_attempts as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.session(session_id).await
+    }
+
+    /// A session with its runs.
+    pub async fn session(&self, id: Uuid) -> ApiResult<SessionView> {
+        let row = sqlx::query("SELECT workspace, source, created_at FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
+        let runs = self.runs(&RunFilter { session: Some(id), limit: 1000, ..Default::default() }).await?;
+        Ok(SessionView { id, workspace: row.get(0), source: row.get(1), created_at: time(row.get(2)), runs })
+    }
+
+    /// Recent sessions of a workspace, newest first.
+    pub async fn sessions(&self, workspace: &str, limit: u32) -> ApiResult<Vec<SessionView>> {
+        let ids: Vec<String> = sqlx::query("SELECT id FROM sessions WHERE workspace = $1 ORDER BY created_at DESC LIMIT $2")
+            .bind(workspace)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.session(uuid(&id)).await?);
+        }
+        Ok(out)
+    }
+
+    /// One run.
+    pub async fn run(&self, id: Uuid) -> ApiResult<RunView> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no run {id}")))?;
+        Ok(run_view(&row))
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub async fn runs(&self, filter: &RunFilter) -> ApiResult<Vec<RunView>> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
+        if let Some(workspace) = &filter.workspace {
+            query.push(" AND workspace = ").push_bind(workspace.clone());
+        }
+        if let Some(slx) = &filter.slx {
+            query.push(" AND slx = ").push_bind(slx.clone());
+        }
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(kind) = filter.kind {
+            query.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some(session) = filter.session {
+            query.push(" AND session_id = ").push_bind(session.to_string());
+        }
+        query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(filter.limit.clamp(1, 1000) as i64);
+        let rows = query.build().fetch_all(&self.read).await?;
+        Ok(rows.iter().map(run_view).collect())
+    }
+
+    /// Runs waiting and running.
+    pub async fn queue_depth(&self) -> ApiResult<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(status = 'queued'), 0), COALESCE(SUM(status = 'running'), 0) FROM runs WHERE status IN ('queued', 'running')",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
+    }
+
+    /// Cancels a queued run at once, or asks the runner of a running one to stop it.
+    /// Returns the run and its location (to wake that location's pollers).
+    pub async fn request_cancel(&self, id: Uuid) -> ApiResult<(RunView, String)> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query("SELECT status, location, started_at FROM runs WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no run {id}")))?;
+        let status: RunStatus = row.get::<String, _>(0).parse().unwrap_or(RunStatus::Error);
+        let location: String = row.get(1);
+        match status {
+            RunStatus::Queued => {
+                let result = RunResult::error(RunStatus::Cancelled, "cancelled before a runner took it", time(now));
+                sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $2, result_json = $3 WHERE id = $1 AND status = 'queued'")
+                    .bind(id.to_string())
+                    .bind(now)
+                    .bind(serde_json::to_string(&result).expect("result serializes"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            RunStatus::Running => {
+                sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+            }
+            done => return Err(ApiError::Conflict(format!("run {id} already ended ({done}); nothing to cancel"))),
+        }
+        tx.commit().await?;
+        Ok((self.run(id).await?, location))
+    }
+
+    /// Records a poll: liveness, lease renewal, cancellations and revoked leases.
+    pub async fn poll_state(
+        &self,
+        runner: Uuid,
+        request: &PollRequest,
+        lease_ttl_ms: i64,
+    ) -> ApiResult<PollState> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE runners SET last_seen_at = $2, capacity = $3, running = $4 WHERE id = $1")
+            .bind(runner.to_string())
+            .bind(now)
+            .bind(request.capacity as i64)
+            .bind(request.running.len() as i64)
+            .execute(&mut *tx)
+            .await?;
+        let mut state = PollState::default();
+        if !request.running.is_empty() {
+            let mut renew = QueryBuilder::<Sqlite>::new("UPDATE runs SET lease_expires_at = ");
+            renew.push_bind(now + lease_ttl_ms);
+            renew.push(" WHERE status = 'running' AND runner_id = ").push_bind(runner.to_string());
+            renew.push(" AND lease_id IN (");
+            let mut list = renew.separated(", ");
+            for lease in &request.running {
+                list.push_bind(lease.to_string());
+            }
+            renew.push(")");
+            renew.build().execute(&mut *tx).await?;
+
+            let held = sqlx::query("SELECT id, lease_id, cancel_requested FROM runs WHERE status = 'running' AND runner_id = $1")
+                .bind(runner.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+            let listed: HashSet<Uuid> = request.running.iter().copied().collect();
+            let mut valid = HashSet::new();
+            for row in held {
+                let lease = uuid(&row.get::<String, _>(1));
+                if listed.contains(&lease) {
+                    valid.insert(lease);
+                    if row.get::<i64, _>(2) != 0 {
+                        state.cancel.push(uuid(&row.get::<String, _>(0)));
+                    }
+                }
+            }
+            state.revoked = request.running.iter().filter(|l| !valid.contains(l)).copied().collect();
+        }
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// Leases up to `max` queued runs of `location` to `runner`, oldest first.
+    pub async fn lease(&self, runner: Uuid, location: &str, max: u32, lease_ttl_ms: i64) -> ApiResult<LeaseOutcome> {
+        if max == 0 {
+            return Ok(LeaseOutcome { leases: Vec::new() });
+        }
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let ids: Vec<String> = sqlx::query(
+            "SELECT id FROM runs WHERE location = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(location)
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+        let mut leases = Vec::with_capacity(ids.len());
+        for id in ids {
+            let lease_id = Uuid::now_v7();
+            let row = sqlx::query(
+                "UPDATE runs SET status = 'running', lease_id = $2, runner_id = $3, lease_expires_at = $4,
+                   attempts = attempts + 1, started_at = $5
+                 WHERE id = $1 AND status = 'queued' RETURNING spec_json, attempts",
+            )
+            .bind(&id)
+            .bind(lease_id.to_string())
+            .bind(runner.to_string())
+            .bind(now + lease_ttl_ms)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { continue };
+            let Some(run) = json::<RunSpec>(&row.get::<String, _>(0)) else { continue };
+            leases.push(Lease { lease_id, expires_at: time(now + lease_ttl_ms), attempt: row.get::<i64, _>(1) as u32, run });
+        }
+        tx.commit().await?;
+        Ok(LeaseOutcome { leases })
+    }
+
+    /// Records a run's result, its issues and its SLI values, once.
+    pub async fn complete(
+        &self,
+        runner: Uuid,
+        runner_location: &str,
+        run_id: Uuid,
+        request: &CompleteRequest,
+    ) -> ApiResult<Completion> {
+        let result = &request.result;
+        if !result.status.is_final() {
+            return Err(ApiError::BadRequest(format!("a completion needs a final status, not {}", result.status)));
+        }
+        let result_json = serde_json::to_string(result).expect("result serializes");
+        let finished = result.finished_at.timestamp_millis();
+        let mut tx = self.write.begin().await?;
+        let (workspace, slx, kind) = match (request.lease_id, &request.spec) {
+            (Some(lease), _) => {
+                let row = sqlx::query("SELECT status, lease_id, runner_id, workspace, slx, kind FROM runs WHERE id = $1")
+                    .bind(run_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("no run {run_id}")))?;
+                let status: RunStatus = row.get::<String, _>(0).parse().unwrap_or(RunStatus::Error);
+                let held_by: Option<String> = row.get(1);
+                if held_by.as_deref() != Some(lease.to_string().as_str())
+                    || row.get::<Option<String>, _>(2).as_deref() != Some(runner.to_string().as_str())
+                {
+                    return Err(ApiError::Conflict(format!(
+                        "lease {lease} no longer holds run {run_id}: it expired and the run was handed out again or ended; this result was not recorded"
+                    )));
+                }
+                if status.is_final() {
+                    return Ok(Completion::Duplicate);
+                }
+                sqlx::query(
+                    "UPDATE runs SET status = $2, result_json = $3, finished_at = $4, sli_value = $5, lease_expires_at = NULL
+                     WHERE id = $1 AND status = 'running'",
+                )
+                .bind(run_id.to_string())
+                .bind(result.status.as_str())
+                .bind(&result_json)
+                .bind(finished)
+                .bind(result.sli_value)
+                .execute(&mut *tx)
+                .await?;
+                let kind: RunKind = row.get::<String, _>(5).parse().unwrap_or(RunKind::Runbook);
+                (row.get::<String, _>(3), row.get::<String, _>(4), kind)
+            }
+            (None, Some(spec)) => {
+                if spec.run_id != run_id || spec.kind != RunKind::Sli {
+                    return Err(ApiError::BadRequest(
+                        "a completion without a lease must carry the SLI run's own spec (same run id, kind sli)".into(),
+                    ));
+                }
+                if spec.location != runner_location {
+                    return Err(ApiError::Unprocessable(format!(
+                        "this runner belongs to location {runner_location}, not {}",
+                        spec.location
+                    )));
+                }
+                let inserted = sqlx::query(
+                    "INSERT INTO runs (id, workspace, slx, kind, location, spec_json, status, attempts, max_attempts, runner_id,
+                       created_at, started_at, finished_at, result_json, sli_value)
+                     VALUES ($1, $2, $3, 'sli', $4, $5, $6, 1, 1, $7, $8, $8, $9, $10, $11)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(run_id.to_string())
+                .bind(&spec.workspace)
+                .bind(&spec.slx)
+                .bind(&spec.location)
+                .bind(serde_json::to_string(spec).expect("spec serializes"))
+                .bind(result.status.as_str())
+                .bind(runner.to_string())
+                .bind(result.started_at.timestamp_millis())
+                .bind(finished)
+                .bind(&result_json)
+                .bind(result.sli_value)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Ok(Completion::Duplicate);
+                }
+                (spec.workspace.clone(), spec.slx.clone(), RunKind::Sli)
+            }
+            (None, None) => {
+                return Err(ApiError::BadRequest("a completion needs leaseId (leased runs) or spec (SLI runs)".into()));
+            }
+        };
+        issues::apply(&mut tx, &workspace, &slx, run_id, result).await?;
+        if kind == RunKind::Sli {
+            sli::record(&mut tx, &workspace, &slx, run_id, result).await?;
+        }
+        tx.commit().await?;
+        Ok(Completion::Recorded)
+    }
+
+    /// Requeues runs whose lease lapsed (or ends them after too many attempts). Returns the
+    /// locations that got work back.
+    pub async fn expire_leases(&self) -> ApiResult<Vec<String>> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, location, attempts, max_attempts, cancel_requested, started_at FROM runs
+             WHERE status = 'running' AND lease_expires_at < $1",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut requeued = Vec::new();
+        for row in rows {
+            let id: String = row.get(0);
+            let attempts = row.get::<i64, _>(2);
+            let max_attempts = row.get::<i64, _>(3);
+            let started = time(row.get::<Option<i64>, _>(5).unwrap_or(now));
+            let finish = |status: RunStatus, message: String| {
+                serde_json::to_string(&RunResult::error(status, message, started)).expect("result serializes")
+            };
+            if row.get::<i64, _>(4) != 0 {
+                let result = finish(RunStatus::Cancelled, "cancelled; the runner stopped answering before it confirmed".into());
+                sqlx::query("UPDATE runs SET status = 'cancelled', lease_id = NULL, finished_at = $2, result_json = $3 WHERE id = $1 AND status = 'running'")
+                    .bind(&id).bind(now).bind(result).execute(&mut *tx).await?;
+            } else if attempts >= max_attempts {
+                let result = finish(
+                    RunStatus::Error,
+                    format!("the runner stopped answering while running this {attempts} time(s) (lease expired); not retried again"),
+                );
+                sqlx::query("UPDATE runs SET status = 'error', lease_id = NULL, finished_at = $2, result_json = $3 WHERE id = $1 AND status = 'running'")
+                    .bind(&id).bind(now).bind(result).execute(&mut *tx).await?;
+            } else {
+                sqlx::query(
+                    "UPDATE runs SET status = 'queued', lease_id = NULL, runner_id = NULL, lease_expires_at = NULL WHERE id = $1 AND status = 'running'",
+                )
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                tracing::warn!(run = %id, attempts, "Lease expired; run requeued.");
+                requeued.push(row.get::<String, _>(1));
+            }
+        }
+        tx.commit().await?;
+        requeued.sort();
+        requeued.dedup();
+        Ok(requeued)
+    }
+}

@@ -86,11 +86,11 @@ impl Drop for MetricsReceiver {
     }
 }
 
-fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(Encoding, Vec<MetricPoint>), Response> {
+fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(Encoding, Vec<MetricPoint>), (StatusCode, String)> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(encoding) = Encoding::from_content_type(content_type) else {
         let message = format!("unsupported content type {content_type:?}; send application/x-protobuf or application/json");
-        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response());
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, message));
     };
     match decode_metrics(body, encoding) {
         Ok((points, skipped)) => {
@@ -99,7 +99,7 @@ fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(Encoding, Vec<MetricPoint
             }
             Ok((encoding, points))
         }
-        Err(error) => Err((StatusCode::BAD_REQUEST, error.to_string()).into_response()),
+        Err(error) => Err((StatusCode::BAD_REQUEST, error.to_string())),
     }
 }
 
@@ -110,7 +110,7 @@ fn ok(encoding: Encoding) -> Response {
 async fn for_run(State(inner): State<Arc<Inner>>, Path(run): Path<Uuid>, headers: HeaderMap, body: Bytes) -> Response {
     let (encoding, points) = match decode(&headers, &body) {
         Ok(decoded) => decoded,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     match inner.runs.lock().expect("poisoned").get_mut(&run) {
         Some(list) => list.extend(points),
@@ -123,7 +123,7 @@ async fn for_run(State(inner): State<Arc<Inner>>, Path(run): Path<Uuid>, headers
 async fn unattributed(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let (encoding, points) = match decode(&headers, &body) {
         Ok(decoded) => decoded,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let sink = inner.sink.lock().expect("poisoned").clone();
     match sink {

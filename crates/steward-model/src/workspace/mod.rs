@@ -441,7 +441,7 @@ mod tests {
             &["metadata", "futureMeta"],
             &["status", "seen"],
         ] {
-            let get = |v: &Value| path.iter().fold(Some(v.clone()), |v, k| v.and_then(|v| v.get(*k).cloned()));
+            let get = |v: &Value| path.iter().try_fold(v.clone(), |v, k| v.get(*k).cloned());
             assert_eq!(get(&again), get(&original), "field {path:?} changed");
             assert!(get(&again).is_some(), "field {path:?} lost");
         }

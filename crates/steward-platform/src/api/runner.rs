@@ -81,25 +81,22 @@ async fn poll(
         || !response.revoked.is_empty()
         || request.desired_state_version.as_deref() != Some(response.desired_state_version.as_str());
     let deadline = tokio::time::Instant::now() + state.config.poll_timeout.min(Duration::from_secs(120));
-    loop {
-        let notify = state.wakeups.for_location(&runner.location);
-        let woken = notify.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
-        response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
-        if !response.leases.is_empty() || answer_now {
-            break;
-        }
+    let notify = state.wakeups.for_location(&runner.location);
+    let woken = notify.notified();
+    tokio::pin!(woken);
+    // Registered before looking for work, so work queued in between still wakes this poll.
+    woken.as_mut().enable();
+    response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
+    if response.leases.is_empty() && !answer_now {
         tokio::select! {
             _ = &mut woken => {
                 // Something changed for this location (work, a cancellation, a new SLI set):
                 // answer so the runner's next poll sees it.
                 response.desired_state_version = state.store.desired_state_version(&runner.location).await?;
                 response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
-                break;
             }
-            _ = tokio::time::sleep_until(deadline) => break,
-            _ = state.shutdown.cancelled() => break,
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = state.shutdown.cancelled() => {}
         }
     }
     for lease in &response.leases {

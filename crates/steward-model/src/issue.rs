@@ -109,10 +109,13 @@ mod tests {
     #[test]
     fn out_of_range_severity_becomes_informational() {
         for raw in ["7", "0", "\"high\"", "null", "2.5"] {
-            let issue: Issue = serde_json::from_str(&format!(r#"{{"severity": {raw}, "title": "t"}}"#)).unwrap();
+            let issue: Issue =
+                serde_json::from_str(&format!(r#"{{"severity": {raw}, "title": "t"}}"#)).unwrap();
             assert_eq!(issue.severity, 4, "severity {raw}");
         }
-        let issue: Issue = serde_json::from_str(r#"{"severity": "1", "title": "t", "details": {"a": 1}}"#).unwrap();
+        let issue: Issue =
+            serde_json::from_str(r#"{"severity": "1", "title": "t", "details": {"a": 1}}"#)
+                .unwrap();
         assert_eq!(issue.severity, 1);
         assert_eq!(issue.details, r#"{"a":1}"#);
     }

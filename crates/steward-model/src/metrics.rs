@@ -43,13 +43,20 @@ impl MetricPoint {
         if self.name == base {
             return Some(None);
         }
-        self.name.strip_prefix(base).and_then(|rest| rest.strip_prefix("__")).map(Some)
+        self.name
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix("__"))
+            .map(Some)
     }
 }
 
 /// The SLI value among `points`: the last point named exactly `base`.
 pub fn sli_value(points: &[MetricPoint], base: &str) -> Option<f64> {
-    points.iter().rev().find(|p| p.name == base).map(|p| p.value)
+    points
+        .iter()
+        .rev()
+        .find(|p| p.name == base)
+        .map(|p| p.value)
 }
 
 #[cfg(test)]
@@ -69,7 +76,11 @@ mod tests {
 
     #[test]
     fn sli_value_is_the_last_unsuffixed_point() {
-        let points = [point("web__sli", 0.5), point("web__sli__latency", 12.0), point("web__sli", 1.0)];
+        let points = [
+            point("web__sli", 0.5),
+            point("web__sli__latency", 12.0),
+            point("web__sli", 1.0),
+        ];
         assert_eq!(sli_value(&points, "web__sli"), Some(1.0));
         assert_eq!(points[1].sub_name("web__sli"), Some(Some("latency")));
         assert_eq!(points[0].sub_name("web__sli"), Some(None));

@@ -8,8 +8,16 @@
 /// assert_eq!(steward_model::names::sli_metric_name("9lives"), "slx_9lives__sli");
 /// ```
 pub fn sli_metric_name(slx: &str) -> String {
-    let mut name: String =
-        slx.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut name: String = slx
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         name.insert_str(0, "slx_");
     }

@@ -3,7 +3,9 @@
 
 use crate::metrics::{MetricKind, MetricPoint};
 use chrono::{DateTime, Utc};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use prost::Message;
@@ -21,7 +23,12 @@ pub enum Encoding {
 impl Encoding {
     /// The encoding named by a `Content-Type` header, if it is one of the two.
     pub fn from_content_type(content_type: &str) -> Option<Self> {
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match essence.as_str() {
             "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
             "application/json" => Some(Encoding::Json),
@@ -51,7 +58,10 @@ pub enum DecodeError {
 
 /// Decodes an export request into points. Summaries and exponential histograms are skipped
 /// and counted in the second value, so the caller can report what it did not keep.
-pub fn decode_metrics(body: &[u8], encoding: Encoding) -> Result<(Vec<MetricPoint>, usize), DecodeError> {
+pub fn decode_metrics(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<(Vec<MetricPoint>, usize), DecodeError> {
     let request = match encoding {
         Encoding::Protobuf => ExportMetricsServiceRequest::decode(body)?,
         Encoding::Json => serde_json::from_slice(body)?,
@@ -61,7 +71,9 @@ pub fn decode_metrics(body: &[u8], encoding: Encoding) -> Result<(Vec<MetricPoin
 
 /// The success response body (an empty `ExportMetricsServiceResponse`) in `encoding`.
 pub fn success_response(encoding: Encoding) -> Vec<u8> {
-    let response = ExportMetricsServiceResponse { partial_success: None };
+    let response = ExportMetricsServiceResponse {
+        partial_success: None,
+    };
     match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
         Encoding::Json => b"{}".to_vec(),
@@ -71,20 +83,30 @@ pub fn success_response(encoding: Encoding) -> Vec<u8> {
 fn points(request: ExportMetricsServiceRequest) -> (Vec<MetricPoint>, usize) {
     let mut out = Vec::new();
     let mut skipped = 0;
-    for scope_metrics in request.resource_metrics.into_iter().flat_map(|r| r.scope_metrics) {
+    for scope_metrics in request
+        .resource_metrics
+        .into_iter()
+        .flat_map(|r| r.scope_metrics)
+    {
         for metric in scope_metrics.metrics {
             let name = metric.name;
             match metric.data {
-                Some(Data::Gauge(g)) => out.extend(number_points(&name, MetricKind::Gauge, g.data_points)),
-                Some(Data::Sum(s)) => out.extend(number_points(&name, MetricKind::Sum, s.data_points)),
-                Some(Data::Histogram(h)) => out.extend(h.data_points.into_iter().map(|p| MetricPoint {
-                    name: name.clone(),
-                    value: p.sum.unwrap_or(0.0),
-                    kind: MetricKind::Histogram,
-                    count: Some(p.count),
-                    attributes: attributes(p.attributes),
-                    time: time(p.time_unix_nano),
-                })),
+                Some(Data::Gauge(g)) => {
+                    out.extend(number_points(&name, MetricKind::Gauge, g.data_points))
+                }
+                Some(Data::Sum(s)) => {
+                    out.extend(number_points(&name, MetricKind::Sum, s.data_points))
+                }
+                Some(Data::Histogram(h)) => {
+                    out.extend(h.data_points.into_iter().map(|p| MetricPoint {
+                        name: name.clone(),
+                        value: p.sum.unwrap_or(0.0),
+                        kind: MetricKind::Histogram,
+                        count: Some(p.count),
+                        attributes: attributes(p.attributes),
+                        time: time(p.time_unix_nano),
+                    }))
+                }
                 Some(Data::ExponentialHistogram(h)) => skipped += h.data_points.len(),
                 Some(Data::Summary(s)) => skipped += s.data_points.len(),
                 None => {}
@@ -123,7 +145,9 @@ fn time(unix_nanos: u64) -> DateTime<Utc> {
 }
 
 fn attributes(kvs: Vec<KeyValue>) -> BTreeMap<String, String> {
-    kvs.into_iter().map(|kv| (kv.key, kv.value.map(any_value_text).unwrap_or_default())).collect()
+    kvs.into_iter()
+        .map(|kv| (kv.key, kv.value.map(any_value_text).unwrap_or_default()))
+        .collect()
 }
 
 fn any_value_text(value: AnyValue) -> String {
@@ -138,8 +162,17 @@ fn any_value_text(value: AnyValue) -> String {
             format!("[{}]", items.join(","))
         }
         Some(any_value::Value::KvlistValue(kv)) => {
-            let items: Vec<String> =
-                kv.values.into_iter().map(|kv| format!("{}={}", kv.key, kv.value.map(any_value_text).unwrap_or_default())).collect();
+            let items: Vec<String> = kv
+                .values
+                .into_iter()
+                .map(|kv| {
+                    format!(
+                        "{}={}",
+                        kv.key,
+                        kv.value.map(any_value_text).unwrap_or_default()
+                    )
+                })
+                .collect();
             format!("{{{}}}", items.join(","))
         }
         _ => String::new(),
@@ -149,13 +182,17 @@ fn any_value_text(value: AnyValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    };
 
     fn request() -> ExportMetricsServiceRequest {
         let point = |v: f64| NumberDataPoint {
             attributes: vec![KeyValue {
                 key: "workspace".into(),
-                value: Some(AnyValue { value: Some(any_value::Value::StringValue("ws".into())) }),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("ws".into())),
+                }),
                 ..Default::default()
             }],
             time_unix_nano: 1_700_000_000_000_000_000,
@@ -166,8 +203,20 @@ mod tests {
             resource_metrics: vec![ResourceMetrics {
                 scope_metrics: vec![ScopeMetrics {
                     metrics: vec![
-                        Metric { name: "web__sli".into(), data: Some(Data::Gauge(Gauge { data_points: vec![point(0.5)] })), ..Default::default() },
-                        Metric { name: "web__sli__latency".into(), data: Some(Data::Gauge(Gauge { data_points: vec![point(12.0)] })), ..Default::default() },
+                        Metric {
+                            name: "web__sli".into(),
+                            data: Some(Data::Gauge(Gauge {
+                                data_points: vec![point(0.5)],
+                            })),
+                            ..Default::default()
+                        },
+                        Metric {
+                            name: "web__sli__latency".into(),
+                            data: Some(Data::Gauge(Gauge {
+                                data_points: vec![point(12.0)],
+                            })),
+                            ..Default::default()
+                        },
                     ],
                     ..Default::default()
                 }],
@@ -178,7 +227,8 @@ mod tests {
 
     #[test]
     fn protobuf_and_json_decode_to_the_same_points() {
-        let (from_proto, skipped) = decode_metrics(&request().encode_to_vec(), Encoding::Protobuf).unwrap();
+        let (from_proto, skipped) =
+            decode_metrics(&request().encode_to_vec(), Encoding::Protobuf).unwrap();
         assert_eq!(skipped, 0);
         let json = serde_json::to_vec(&request()).unwrap();
         let (from_json, _) = decode_metrics(&json, Encoding::Json).unwrap();
@@ -207,8 +257,14 @@ mod tests {
 
     #[test]
     fn content_types_are_recognised() {
-        assert_eq!(Encoding::from_content_type("application/x-protobuf"), Some(Encoding::Protobuf));
-        assert_eq!(Encoding::from_content_type("application/json; charset=utf-8"), Some(Encoding::Json));
+        assert_eq!(
+            Encoding::from_content_type("application/x-protobuf"),
+            Some(Encoding::Protobuf)
+        );
+        assert_eq!(
+            Encoding::from_content_type("application/json; charset=utf-8"),
+            Some(Encoding::Json)
+        );
         assert_eq!(Encoding::from_content_type("text/plain"), None);
     }
 }

@@ -33,7 +33,9 @@ impl std::str::FromStr for RunKind {
         match s {
             "sli" => Ok(RunKind::Sli),
             "runbook" => Ok(RunKind::Runbook),
-            other => Err(format!("unknown run kind {other:?} (expected sli or runbook)")),
+            other => Err(format!(
+                "unknown run kind {other:?} (expected sli or runbook)"
+            )),
         }
     }
 }
@@ -242,7 +244,11 @@ impl RunResult {
 
     /// Names of the tasks with the given status.
     pub fn titles(&self, status: TaskStatus) -> Vec<String> {
-        self.tasks.iter().filter(|t| t.status == status).map(|t| t.name.clone()).collect()
+        self.tasks
+            .iter()
+            .filter(|t| t.status == status)
+            .map(|t| t.name.clone())
+            .collect()
     }
 }
 
@@ -263,6 +269,9 @@ mod tests {
     fn task_status_uses_robot_spelling() {
         let parsed: TaskStatus = serde_json::from_str("\"NOT RUN\"").unwrap();
         assert_eq!(parsed, TaskStatus::NotRun);
-        assert_eq!(serde_json::to_string(&TaskStatus::Pass).unwrap(), "\"PASS\"");
+        assert_eq!(
+            serde_json::to_string(&TaskStatus::Pass).unwrap(),
+            "\"PASS\""
+        );
     }
 }

@@ -20,11 +20,15 @@ pub fn check_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!("{name:?} is not an artifact name (letters, digits, '.', '_', '-')")))
+        Err(ApiError::BadRequest(format!(
+            "{name:?} is not an artifact name (letters, digits, '.', '_', '-')"
+        )))
     }
 }
 
@@ -62,13 +66,18 @@ impl ArtifactStore {
                 Ok(chunk) => chunk,
                 Err(error) => {
                     let _ = tokio::fs::remove_file(&partial).await;
-                    return Err(ApiError::BadRequest(format!("the upload broke off: {error}")));
+                    return Err(ApiError::BadRequest(format!(
+                        "the upload broke off: {error}"
+                    )));
                 }
             };
             size += chunk.len() as u64;
             if size > self.max_bytes {
                 let _ = tokio::fs::remove_file(&partial).await;
-                return Err(ApiError::TooLarge(format!("{name} is larger than the {} byte limit", self.max_bytes)));
+                return Err(ApiError::TooLarge(format!(
+                    "{name} is larger than the {} byte limit",
+                    self.max_bytes
+                )));
             }
             file.write_all(&chunk).await?;
         }
@@ -80,9 +89,13 @@ impl ArtifactStore {
 
     /// Opens an artifact for reading.
     pub async fn open(&self, run: Uuid, name: &str) -> ApiResult<tokio::fs::File> {
-        tokio::fs::File::open(self.path(run, name)).await.map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => ApiError::NotFound(format!("run {run} has no artifact {name}")),
-            _ => ApiError::Storage(error),
-        })
+        tokio::fs::File::open(self.path(run, name))
+            .await
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::NotFound => {
+                    ApiError::NotFound(format!("run {run} has no artifact {name}"))
+                }
+                _ => ApiError::Storage(error),
+            })
     }
 }

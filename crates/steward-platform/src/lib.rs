@@ -143,25 +143,45 @@ pub struct Platform {
 
 impl Platform {
     /// Opens the store, binds the listener(s) and serves in the background.
-    pub async fn start(config: PlatformConfig) -> Result<Self, StartError> {
+    pub async fn start(mut config: PlatformConfig) -> Result<Self, StartError> {
+        // Runners renew leases by polling: a poll must end well before a lease would lapse.
+        config.poll_timeout = config.poll_timeout.min(config.lease_ttl / 2);
         let io = |what: String| move |source| StartError::Io { what, source };
-        std::fs::create_dir_all(&config.data_dir).map_err(io(format!("creating {}", config.data_dir.display())))?;
-        let url = config
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("steward.db").display()));
-        let store = Store::open(&url).await.map_err(|source| StartError::Database { url: url.clone(), source })?;
-        let key = store.setting_or_insert("url_signing_key", || hex::encode(rand::random::<[u8; 32]>())).await?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io(format!("creating {}", config.data_dir.display())))?;
+        let url = config.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", config.data_dir.join("steward.db").display())
+        });
+        let store = Store::open(&url)
+            .await
+            .map_err(|source| StartError::Database {
+                url: url.clone(),
+                source,
+            })?;
+        let key = store
+            .setting_or_insert(
+                "url_signing_key",
+                || hex::encode(rand::random::<[u8; 32]>()),
+            )
+            .await?;
         for (token, location) in &config.registration_tokens {
             store.add_registration_token(token, location).await?;
         }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(io(format!("listening on {}", config.listen)))?;
-        let addr = listener.local_addr().map_err(io("reading the bound address".into()))?;
-        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let addr = listener
+            .local_addr()
+            .map_err(io("reading the bound address".into()))?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let state = Arc::new(AppState {
-            artifacts: ArtifactStore::new(config.data_dir.join("artifacts"), config.artifact_max_bytes),
+            artifacts: ArtifactStore::new(
+                config.data_dir.join("artifacts"),
+                config.artifact_max_bytes,
+            ),
             signer: UrlSigner::new(hex::decode(key).unwrap_or_default()),
             public_url: public_url.trim_end_matches('/').to_string(),
             store,
@@ -173,16 +193,20 @@ impl Platform {
         let mut tasks = Vec::new();
         let stop = state.shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app.clone()).with_graceful_shutdown(async move { stop.cancelled().await });
+            let serve = axum::serve(listener, app.clone())
+                .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(error) = serve.await {
                 tracing::error!(%error, "HTTP server stopped.");
             }
         }));
         let (tls_addr, tls_handle) = match &config.tls {
             Some(tls) => {
-                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem.clone(), tls.key_pem.clone())
-                    .await
-                    .map_err(io("loading the TLS certificate".into()))?;
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(
+                    tls.cert_pem.clone(),
+                    tls.key_pem.clone(),
+                )
+                .await
+                .map_err(io("loading the TLS certificate".into()))?;
                 let handle = axum_server::Handle::new();
                 let server = axum_server::bind_rustls(tls.listen, rustls).handle(handle.clone());
                 let app = api::router(state.clone());
@@ -201,7 +225,13 @@ impl Platform {
         };
         tasks.push(tokio::spawn(sweep_leases(state.clone())));
         tracing::info!(%addr, public_url = %state.public_url, "Platform listening.");
-        Ok(Platform { addr, tls_addr, state, tasks, tls_handle })
+        Ok(Platform {
+            addr,
+            tls_addr,
+            state,
+            tasks,
+            tls_handle,
+        })
     }
 
     /// The bound HTTP address.
@@ -239,7 +269,8 @@ impl Platform {
 
 /// Requeues runs whose runner stopped renewing its lease.
 async fn sweep_leases(state: Arc<AppState>) {
-    let period = (state.config.lease_ttl / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    let period =
+        (state.config.lease_ttl / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,

@@ -17,7 +17,10 @@ use steward_model::api::{IssueStatus, RunRequestInput, RunnerHealth, SessionCrea
 use steward_model::run::{RunStatus, TaskStatus};
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/", get(page)).route("/ui/run", post(run)).route("/login", get(login))
+    Router::new()
+        .route("/", get(page))
+        .route("/ui/run", post(run))
+        .route("/login", get(login))
 }
 
 struct RunnerRow {
@@ -102,20 +105,41 @@ async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>> {
             .map(|s| {
                 let (value, value_class, measured) = match &s.latest_sli {
                     Some(v) => {
-                        let class = if v.value >= 0.999 { "good" } else if v.value >= 0.5 { "warn" } else { "bad" };
+                        let class = if v.value >= 0.999 {
+                            "good"
+                        } else if v.value >= 0.5 {
+                            "warn"
+                        } else {
+                            "bad"
+                        };
                         (format!("{:.3}", v.value), class, ago(v.time))
                     }
                     None if s.has_sli => ("…".into(), "muted", "waiting for the first run".into()),
                     None => ("–".into(), "muted", "no SLI".into()),
                 };
-                SlxRow { name: s.name, alias: s.alias, value, value_class, measured, open_issues: s.open_issues, has_runbook: s.has_runbook }
+                SlxRow {
+                    name: s.name,
+                    alias: s.alias,
+                    value,
+                    value_class,
+                    measured,
+                    open_issues: s.open_issues,
+                    has_runbook: s.has_runbook,
+                }
             })
             .collect();
-        workspaces.push(WorkspaceSection { name: ws.name.clone(), slxs });
+        workspaces.push(WorkspaceSection {
+            name: ws.name.clone(),
+            slxs,
+        });
     }
     let issues = state
         .store
-        .issues(&IssueFilter { status: Some(IssueStatus::Open), limit: 100, ..Default::default() })
+        .issues(&IssueFilter {
+            status: Some(IssueStatus::Open),
+            limit: 100,
+            ..Default::default()
+        })
         .await?
         .into_iter()
         .map(|i| IssueRow {
@@ -129,8 +153,19 @@ async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>> {
         })
         .collect();
     let mut runs = Vec::new();
-    for run in state.store.runs(&RunFilter { limit: 25, ..Default::default() }).await? {
-        let links = crate::api::artifact_links(&state, run.id).await?.into_iter().map(|l| (l.name, l.url)).collect();
+    for run in state
+        .store
+        .runs(&RunFilter {
+            limit: 25,
+            ..Default::default()
+        })
+        .await?
+    {
+        let links = crate::api::artifact_links(&state, run.id)
+            .await?
+            .into_iter()
+            .map(|l| (l.name, l.url))
+            .collect();
         let (tasks, issues, error) = match &run.result {
             Some(result) => (
                 format!(
@@ -191,7 +226,9 @@ async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>> {
         issues,
         runs,
     };
-    page.render().map(Html).map_err(|e| ApiError::BadRequest(format!("rendering the page failed: {e}")))
+    page.render()
+        .map(Html)
+        .map_err(|e| ApiError::BadRequest(format!("rendering the page failed: {e}")))
 }
 
 #[derive(serde::Deserialize)]
@@ -202,7 +239,10 @@ struct RunForm {
 
 async fn run(State(state): State<Arc<AppState>>, Form(form): Form<RunForm>) -> ApiResult<Redirect> {
     let request = SessionCreate {
-        run_requests: vec![RunRequestInput { slx: form.slx, task_titles: vec!["*".into()] }],
+        run_requests: vec![RunRequestInput {
+            slx: form.slx,
+            task_titles: vec!["*".into()],
+        }],
         source: Some("ui".into()),
     };
     crate::api::create_session(&state, &form.workspace, request).await?;
@@ -215,7 +255,9 @@ struct LoginQuery {
 }
 
 async fn login(Query(query): Query<LoginQuery>) -> Response {
-    let cookie = format!("steward_token={}; HttpOnly; SameSite=Strict; Path=/", query.token.trim());
+    let cookie = format!(
+        "steward_token={}; HttpOnly; SameSite=Strict; Path=/",
+        query.token.trim()
+    );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
-

@@ -13,7 +13,12 @@ pub struct Wakeups {
 impl Wakeups {
     /// The notifier pollers of `location` wait on.
     pub fn for_location(&self, location: &str) -> Arc<Notify> {
-        self.locations.lock().expect("poisoned").entry(location.to_string()).or_default().clone()
+        self.locations
+            .lock()
+            .expect("poisoned")
+            .entry(location.to_string())
+            .or_default()
+            .clone()
     }
 
     /// Wakes every poll waiting for `location`.

@@ -26,26 +26,46 @@ async fn a_session_run_is_leased_completed_once_and_visible() {
     assert_eq!(lease.run.run_id, run_id);
     assert_eq!(lease.run.slx, "web");
     assert!(lease.run.task_titles.is_empty(), "'*' means every task");
-    assert_eq!(lease.run.session_id, serde_json::from_value(session["id"].clone()).unwrap());
+    assert_eq!(
+        lease.run.session_id,
+        serde_json::from_value(session["id"].clone()).unwrap()
+    );
     assert_eq!(lease.attempt, 1);
-    assert!(runner.poll(&poll_for(2)).await.leases.is_empty(), "a leased run is not handed out twice");
+    assert!(
+        runner.poll(&poll_for(2)).await.leases.is_empty(),
+        "a leased run is not handed out twice"
+    );
 
     let done = CompleteRequest {
         lease_id: Some(lease.lease_id),
         spec: None,
-        result: result(RunStatus::Succeeded, &[("Check", TaskStatus::Pass)], &[(2, "Check", "Down")]),
+        result: result(
+            RunStatus::Succeeded,
+            &[("Check", TaskStatus::Pass)],
+            &[(2, "Check", "Down")],
+        ),
     };
     let (status, body) = runner.complete(run_id, &done).await;
-    assert_eq!((status, body["recorded"].clone()), (StatusCode::OK, json!(true)));
+    assert_eq!(
+        (status, body["recorded"].clone()),
+        (StatusCode::OK, json!(true))
+    );
     let (status, body) = runner.complete(run_id, &done).await;
-    assert_eq!((status, body["recorded"].clone()), (StatusCode::OK, json!(false)), "the same completion twice changes nothing");
+    assert_eq!(
+        (status, body["recorded"].clone()),
+        (StatusCode::OK, json!(false)),
+        "the same completion twice changes nothing"
+    );
 
     let (_, run) = p.get(&format!("/api/v1/runs/{run_id}")).await;
     assert_eq!(run["status"], "succeeded");
     assert_eq!(run["result"]["issues"][0]["title"], "Down");
     let (_, issues) = p.get("/api/v1/issues").await;
     assert_eq!(issues.as_array().unwrap().len(), 1);
-    assert_eq!(issues[0]["occurrences"], 1, "a duplicate completion must not count twice");
+    assert_eq!(
+        issues[0]["occurrences"], 1,
+        "a duplicate completion must not count twice"
+    );
 }
 
 #[tokio::test]
@@ -57,15 +77,25 @@ async fn a_long_poll_wakes_when_work_arrives() {
     let waiting = tokio::spawn(async move {
         let started = Instant::now();
         let poll = runner
-            .poll(&PollRequest { free_capacity: 1, capacity: 1, running: vec![], desired_state_version: Some(version), no_wait: false })
+            .poll(&PollRequest {
+                free_capacity: 1,
+                capacity: 1,
+                running: vec![],
+                desired_state_version: Some(version),
+                no_wait: false,
+            })
             .await;
         (poll, started.elapsed())
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    p.session("web", &["Check HTTP Endpoint Availability and Latency"]).await;
+    p.session("web", &["Check HTTP Endpoint Availability and Latency"])
+        .await;
     let (poll, waited) = waiting.await.unwrap();
     assert_eq!(poll.leases.len(), 1);
-    assert_eq!(poll.leases[0].run.task_titles, vec!["Check HTTP Endpoint Availability and Latency"]);
+    assert_eq!(
+        poll.leases[0].run.task_titles,
+        vec!["Check HTTP Endpoint Availability and Latency"]
+    );
     assert!(waited < Duration::from_secs(10), "woke after {waited:?}");
 }
 
@@ -84,26 +114,42 @@ async fn an_expired_lease_is_requeued_then_given_up_and_late_results_are_refused
     let first = lost.poll(&poll_for(1)).await.leases.remove(0);
 
     // The first runner goes silent; the run comes back and the second runner gets it.
-    let second = steward_testkit::wait_until_async("the run to be requeued", Duration::from_secs(10), || async {
-        other.poll(&poll_for(1)).await.leases.into_iter().next()
-    })
+    let second = steward_testkit::wait_until_async(
+        "the run to be requeued",
+        Duration::from_secs(10),
+        || async { other.poll(&poll_for(1)).await.leases.into_iter().next() },
+    )
     .await;
     assert_eq!(second.run.run_id, run_id);
     assert_eq!(second.attempt, 2);
     assert_ne!(second.lease_id, first.lease_id);
 
-    let late = CompleteRequest { lease_id: Some(first.lease_id), spec: None, result: result(RunStatus::Succeeded, &[], &[]) };
+    let late = CompleteRequest {
+        lease_id: Some(first.lease_id),
+        spec: None,
+        result: result(RunStatus::Succeeded, &[], &[]),
+    };
     let (status, body) = lost.complete(run_id, &late).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body["error"].as_str().unwrap().contains("no longer holds"));
 
     // The second runner goes silent too: two attempts used, the run ends as an error.
-    let run = steward_testkit::wait_until_async("the run to be given up", Duration::from_secs(10), || async {
-        let (_, run) = p.get(&format!("/api/v1/runs/{run_id}")).await;
-        (run["status"] == "error").then_some(run)
-    })
+    let run = steward_testkit::wait_until_async(
+        "the run to be given up",
+        Duration::from_secs(10),
+        || async {
+            let (_, run) = p.get(&format!("/api/v1/runs/{run_id}")).await;
+            (run["status"] == "error").then_some(run)
+        },
+    )
     .await;
-    assert!(run["result"]["error"].as_str().unwrap().contains("2 time(s)"), "{run}");
+    assert!(
+        run["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 time(s)"),
+        "{run}"
+    );
     assert_eq!(run["attempts"], 2);
 }
 
@@ -118,7 +164,13 @@ async fn polls_renew_leases_and_report_revoked_ones() {
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let poll = runner
-            .poll(&PollRequest { free_capacity: 0, capacity: 1, running: vec![lease.lease_id, stranger], desired_state_version: None, no_wait: true })
+            .poll(&PollRequest {
+                free_capacity: 0,
+                capacity: 1,
+                running: vec![lease.lease_id, stranger],
+                desired_state_version: None,
+                no_wait: true,
+            })
             .await;
         assert_eq!(poll.revoked, vec![stranger]);
     }
@@ -131,23 +183,53 @@ async fn polls_renew_leases_and_report_revoked_ones() {
 async fn cancelling_queued_and_running_runs() {
     let p = start(|_| {}).await;
     p.import(&web_files()).await;
-    let queued = p.session("web", &[]).await["runs"][0]["id"].as_str().unwrap().to_string();
-    let (status, run) = p.send(Method::POST, &format!("/api/v1/runs/{queued}/cancel"), &json!({})).await;
+    let queued = p.session("web", &[]).await["runs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, run) = p
+        .send(
+            Method::POST,
+            &format!("/api/v1/runs/{queued}/cancel"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(run["status"], "cancelled");
-    let (status, _) = p.send(Method::POST, &format!("/api/v1/runs/{queued}/cancel"), &json!({})).await;
+    let (status, _) = p
+        .send(
+            Method::POST,
+            &format!("/api/v1/runs/{queued}/cancel"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     let runner = p.runner().await;
     p.session("web", &[]).await;
     let lease = runner.poll(&poll_for(1)).await.leases.remove(0);
     let id = lease.run.run_id;
-    p.send(Method::POST, &format!("/api/v1/runs/{id}/cancel"), &json!({})).await;
+    p.send(
+        Method::POST,
+        &format!("/api/v1/runs/{id}/cancel"),
+        &json!({}),
+    )
+    .await;
     let poll = runner
-        .poll(&PollRequest { free_capacity: 0, capacity: 1, running: vec![lease.lease_id], desired_state_version: None, no_wait: true })
+        .poll(&PollRequest {
+            free_capacity: 0,
+            capacity: 1,
+            running: vec![lease.lease_id],
+            desired_state_version: None,
+            no_wait: true,
+        })
         .await;
     assert_eq!(poll.cancel, vec![id]);
-    let done = CompleteRequest { lease_id: Some(lease.lease_id), spec: None, result: result(RunStatus::Cancelled, &[], &[]) };
+    let done = CompleteRequest {
+        lease_id: Some(lease.lease_id),
+        spec: None,
+        result: result(RunStatus::Cancelled, &[], &[]),
+    };
     runner.complete(id, &done).await;
     let (_, run) = p.get(&format!("/api/v1/runs/{id}")).await;
     assert_eq!(run["status"], "cancelled");
@@ -160,31 +242,71 @@ async fn sessions_refuse_unknown_slxs_and_slxs_without_runbooks() {
     files.pop(); // no runbook
     p.import(&files).await;
     let body = json!({ "runRequests": [{ "slx": "web", "taskTitles": ["*"] }] });
-    let (status, error) = p.send(Method::POST, "/api/v1/workspaces/demo/sessions", &body).await;
+    let (status, error) = p
+        .send(Method::POST, "/api/v1/workspaces/demo/sessions", &body)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(error["error"].as_str().unwrap().contains("no runbook.yaml"), "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("no runbook.yaml"),
+        "{error}"
+    );
     let body = json!({ "runRequests": [{ "slx": "ghost" }] });
-    let (status, error) = p.send(Method::POST, "/api/v1/workspaces/demo/sessions", &body).await;
+    let (status, error) = p
+        .send(Method::POST, "/api/v1/workspaces/demo/sessions", &body)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(error["error"].as_str().unwrap().contains("ghost"));
-    let (status, _) = p.send(Method::POST, "/api/v1/workspaces/demo/sessions", &json!({ "runRequests": [] })).await;
+    let (status, _) = p
+        .send(
+            Method::POST,
+            "/api/v1/workspaces/demo/sessions",
+            &json!({ "runRequests": [] }),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn registration_needs_a_known_token_and_runner_calls_a_credential() {
     let p = start(|_| {}).await;
-    let (status, body) =
-        p.send(Method::POST, "/api/v1/runner/register", &json!({ "token": "nope", "name": "x", "version": "0", "capacity": 1 })).await;
+    let (status, body) = p
+        .send(
+            Method::POST,
+            "/api/v1/runner/register",
+            &json!({ "token": "nope", "name": "x", "version": "0", "capacity": 1 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["error"].as_str().unwrap().contains("registration token"));
-    let (status, _) = p.send(Method::POST, "/api/v1/runner/poll", &json!({ "freeCapacity": 1, "capacity": 1 })).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("registration token")
+    );
+    let (status, _) = p
+        .send(
+            Method::POST,
+            "/api/v1/runner/poll",
+            &json!({ "freeCapacity": 1, "capacity": 1 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, created) = p.send(Method::POST, "/api/v1/locations/edge-1/registration-tokens", &json!({})).await;
+    let (status, created) = p
+        .send(
+            Method::POST,
+            "/api/v1/locations/edge-1/registration-tokens",
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let token = created["token"].as_str().unwrap();
-    let (status, registered) =
-        p.send(Method::POST, "/api/v1/runner/register", &json!({ "token": token, "name": "e", "version": "0", "capacity": 2 })).await;
+    let (status, registered) = p
+        .send(
+            Method::POST,
+            "/api/v1/runner/register",
+            &json!({ "token": token, "name": "e", "version": "0", "capacity": 2 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(registered["location"], "edge-1");
     let (_, runners) = p.get("/api/v1/runners").await;

@@ -54,15 +54,39 @@ async fn export_returns_the_tree_byte_for_byte() {
 #[tokio::test]
 async fn bad_imports_are_refused_with_reasons() {
     let p = start(|_| {}).await;
-    let (status, body) = p.send(Method::PUT, "/api/v1/workspaces/demo", &json!({ "files": { "slxs/a/slx.yaml": "x" } })).await;
+    let (status, body) = p
+        .send(
+            Method::PUT,
+            "/api/v1/workspaces/demo",
+            &json!({ "files": { "slxs/a/slx.yaml": "x" } }),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body["error"].as_str().unwrap().contains("workspace.yaml"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("workspace.yaml"),
+        "{body}"
+    );
 
-    let (status, body) = p.send(Method::PUT, "/api/v1/workspaces/other", &json!({ "files": { "workspace.yaml": WORKSPACE } })).await;
+    let (status, body) = p
+        .send(
+            Method::PUT,
+            "/api/v1/workspaces/other",
+            &json!({ "files": { "workspace.yaml": WORKSPACE } }),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body["error"].as_str().unwrap().contains("\"demo\""), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("\"demo\""),
+        "{body}"
+    );
 
-    let (status, body) = p.send(Method::PUT, "/api/v1/workspaces/demo", &json!({ "files": 5 })).await;
+    let (status, body) = p
+        .send(
+            Method::PUT,
+            "/api/v1/workspaces/demo",
+            &json!({ "files": 5 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].is_string(), "errors are JSON: {body}");
 
@@ -96,7 +120,13 @@ async fn desired_state_follows_the_slis_and_changes_version_on_edit() {
 }
 
 async fn runner_get(runner: &TestRunner, path: &str) -> (StatusCode, serde_json::Value) {
-    let response = runner.http.get(format!("{}{path}", runner.url)).bearer_auth(&runner.credential).send().await.unwrap();
+    let response = runner
+        .http
+        .get(format!("{}{path}", runner.url))
+        .bearer_auth(&runner.credential)
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap())
 }
@@ -107,9 +137,21 @@ async fn an_api_token_guards_the_client_api_but_not_health() {
     let (status, body) = p.get("/api/v1/status").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["error"].as_str().unwrap().contains("Bearer"));
-    let ok = p.http.get(format!("{}/api/v1/status", p.url)).bearer_auth("sekret").send().await.unwrap();
+    let ok = p
+        .http
+        .get(format!("{}/api/v1/status", p.url))
+        .bearer_auth("sekret")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let wrong = p.http.get(format!("{}/api/v1/status", p.url)).bearer_auth("nope").send().await.unwrap();
+    let wrong = p
+        .http
+        .get(format!("{}/api/v1/status", p.url))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let (status, _) = p.get("/api/v1/health").await;
     assert_eq!(status, StatusCode::OK);

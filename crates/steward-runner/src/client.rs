@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use steward_model::api::ErrorBody;
 use steward_model::wire::{
-    CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
-    SignedUrl, UploadUrlRequest,
+    CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest,
+    RegisterResponse, SignedUrl, UploadUrlRequest,
 };
 use uuid::Uuid;
 
@@ -64,7 +64,9 @@ impl PlatformClient {
     pub fn new(base: &str, ca_cert: Option<&Path>, http1_only: bool) -> Result<Self> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!("platform URL {base:?} must start with http:// or https://")));
+            return Err(Error::Config(format!(
+                "platform URL {base:?} must start with http:// or https://"
+            )));
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("steward-runner/", env!("CARGO_PKG_VERSION")))
@@ -78,12 +80,18 @@ impl PlatformClient {
             builder = builder.http2_prior_knowledge();
         }
         if let Some(path) = ca_cert {
-            let pem = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| Error::Config(format!("{}: not a PEM certificate: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                Error::Config(format!("{}: not a PEM certificate: {e}", path.display()))
+            })?;
             builder = builder.tls_certs_merge([cert]);
         }
-        let http = builder.build().map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        let http = builder
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(PlatformClient { http, base })
     }
 
@@ -96,24 +104,42 @@ impl PlatformClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> std::result::Result<T, CallError> {
-        let response = request.send().await.map_err(|e| CallError::Unavailable(describe(&e)))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Unavailable(describe(&e)))?;
         let status = response.status();
         if status.is_success() {
-            return response.json().await.map_err(|e| CallError::Unavailable(format!("unreadable answer: {e}")));
+            return response
+                .json()
+                .await
+                .map_err(|e| CallError::Unavailable(format!("unreadable answer: {e}")));
         }
         let text = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.error)
+            .unwrap_or(text);
         Err(match status.as_u16() {
             401 => CallError::Unauthorized(message),
-            code if status.is_server_error() || code == 429 => CallError::Unavailable(format!("{code}: {message}")),
+            code if status.is_server_error() || code == 429 => {
+                CallError::Unavailable(format!("{code}: {message}"))
+            }
             code => CallError::Refused(code, message),
         })
     }
 
     /// Registers with a registration token.
-    pub async fn register(&self, request: &RegisterRequest) -> std::result::Result<RegisterResponse, CallError> {
-        self.call(self.http.post(format!("{}/api/v1/runner/register", self.base)).json(request).timeout(Duration::from_secs(30)))
-            .await
+    pub async fn register(
+        &self,
+        request: &RegisterRequest,
+    ) -> std::result::Result<RegisterResponse, CallError> {
+        self.call(
+            self.http
+                .post(format!("{}/api/v1/runner/register", self.base))
+                .json(request)
+                .timeout(Duration::from_secs(30)),
+        )
+        .await
     }
 
     /// Long poll; `wait` bounds how long the platform may hold it.
@@ -124,13 +150,27 @@ impl PlatformClient {
         wait: Duration,
     ) -> std::result::Result<PollResponse, CallError> {
         let http = self.http.post(format!("{}/api/v1/runner/poll", self.base));
-        self.call(http.bearer_auth(credential).json(request).timeout(wait + Duration::from_secs(15))).await
+        self.call(
+            http.bearer_auth(credential)
+                .json(request)
+                .timeout(wait + Duration::from_secs(15)),
+        )
+        .await
     }
 
     /// The desired SLI set.
-    pub async fn desired_state(&self, credential: &str) -> std::result::Result<DesiredState, CallError> {
-        let http = self.http.get(format!("{}/api/v1/runner/desired-state", self.base));
-        self.call(http.bearer_auth(credential).timeout(Duration::from_secs(30))).await
+    pub async fn desired_state(
+        &self,
+        credential: &str,
+    ) -> std::result::Result<DesiredState, CallError> {
+        let http = self
+            .http
+            .get(format!("{}/api/v1/runner/desired-state", self.base));
+        self.call(
+            http.bearer_auth(credential)
+                .timeout(Duration::from_secs(30)),
+        )
+        .await
     }
 
     /// A signed upload URL for one artifact.
@@ -141,15 +181,28 @@ impl PlatformClient {
         name: &str,
         lease_id: Option<Uuid>,
     ) -> std::result::Result<SignedUrl, CallError> {
-        let http = self.http.post(format!("{}/api/v1/runner/runs/{run}/artifacts/{name}", self.base));
-        self.call(http.bearer_auth(credential).json(&UploadUrlRequest { lease_id }).timeout(Duration::from_secs(30)))
-            .await
+        let http = self.http.post(format!(
+            "{}/api/v1/runner/runs/{run}/artifacts/{name}",
+            self.base
+        ));
+        self.call(
+            http.bearer_auth(credential)
+                .json(&UploadUrlRequest { lease_id })
+                .timeout(Duration::from_secs(30)),
+        )
+        .await
     }
 
     /// PUTs a file to a signed URL.
     pub async fn upload(&self, url: &SignedUrl, file: &Path) -> std::result::Result<(), CallError> {
-        let body = tokio::fs::read(file).await.map_err(|e| CallError::Refused(0, format!("{}: {e}", file.display())))?;
-        let content_type = if file.extension().is_some_and(|e| e == "html") { "text/html" } else { "text/plain" };
+        let body = tokio::fs::read(file)
+            .await
+            .map_err(|e| CallError::Refused(0, format!("{}: {e}", file.display())))?;
+        let content_type = if file.extension().is_some_and(|e| e == "html") {
+            "text/html"
+        } else {
+            "text/plain"
+        };
         let response = self
             .http
             .put(&url.url)
@@ -178,8 +231,15 @@ impl PlatformClient {
         run: Uuid,
         request: &CompleteRequest,
     ) -> std::result::Result<CompleteResponse, CallError> {
-        let http = self.http.post(format!("{}/api/v1/runner/runs/{run}/complete", self.base));
-        self.call(http.bearer_auth(credential).json(request).timeout(Duration::from_secs(60))).await
+        let http = self
+            .http
+            .post(format!("{}/api/v1/runner/runs/{run}/complete", self.base));
+        self.call(
+            http.bearer_auth(credential)
+                .json(request)
+                .timeout(Duration::from_secs(60)),
+        )
+        .await
     }
 }
 
@@ -206,13 +266,27 @@ pub fn load_registration(path: &Path, platform_url: &str) -> Option<Registration
 pub fn save_registration(path: &Path, registration: &Registration) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |e| Error::Io { path: PathBuf::from(path), source: e };
+    let io = |e| Error::Io {
+        path: PathBuf::from(path),
+        source: e,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
-    file.write_all(serde_json::to_string_pretty(registration).expect("serializes").as_bytes()).map_err(io)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(
+        serde_json::to_string_pretty(registration)
+            .expect("serializes")
+            .as_bytes(),
+    )
+    .map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }

@@ -75,14 +75,22 @@ async fn deliver(shared: &Shared, mut delivery: Delivery) -> Result<bool, Failur
     for name in &delivery.result.artifacts {
         let path = dir.join(name);
         if !path.is_file() {
-            delivery.result.warnings.push(format!("{name}: missing from the runner's spool; not uploaded"));
+            delivery.result.warnings.push(format!(
+                "{name}: missing from the runner's spool; not uploaded"
+            ));
             continue;
         }
-        let url = shared.client.upload_url(&credential, delivery.run_id, name, delivery.lease_id).await?;
+        let url = shared
+            .client
+            .upload_url(&credential, delivery.run_id, name, delivery.lease_id)
+            .await?;
         match shared.client.upload(&url, &path).await {
             Ok(()) => uploaded.push(name.clone()),
             Err(CallError::Refused(code, message)) => {
-                delivery.result.warnings.push(format!("{name}: upload refused ({code}): {message}"));
+                delivery
+                    .result
+                    .warnings
+                    .push(format!("{name}: upload refused ({code}): {message}"));
             }
             Err(other) => return Err(Failure::Retry(other.to_string())),
         }
@@ -93,6 +101,9 @@ async fn deliver(shared: &Shared, mut delivery: Delivery) -> Result<bool, Failur
         spec: delivery.spec.clone(),
         result: delivery.result.clone(),
     };
-    let response = shared.client.complete(&credential, delivery.run_id, &request).await?;
+    let response = shared
+        .client
+        .complete(&credential, delivery.run_id, &request)
+        .await?;
     Ok(response.recorded)
 }

@@ -40,6 +40,11 @@ impl Executor for ProcessExecutor {
         out_dir: &'a Path,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, RunResult> {
-        Box::pin(async move { self.runtime.execute(spec, secrets, out_dir, cancel).await.result })
+        Box::pin(async move {
+            self.runtime
+                .execute(spec, secrets, out_dir, cancel)
+                .await
+                .result
+        })
     }
 }

@@ -75,7 +75,10 @@ impl RunnerConfig {
         RunnerConfig {
             platform_url: platform_url.to_string(),
             registration_token: None,
-            name: std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "runner".into()),
+            name: std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "runner".into()),
             cache_dir: state_dir.join("cache"),
             state_dir,
             capacity: 4,
@@ -149,7 +152,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn credential(&self) -> String {
-        self.registration.read().expect("poisoned").credential.clone()
+        self.registration
+            .read()
+            .expect("poisoned")
+            .credential
+            .clone()
     }
 
     fn location(&self) -> String {
@@ -166,11 +173,21 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
     if config.capacity == 0 {
         return Err(Error::Config("capacity must be at least 1".into()));
     }
-    let client = PlatformClient::new(&config.platform_url, config.ca_cert.as_deref(), config.http1_only)?;
+    let client = PlatformClient::new(
+        &config.platform_url,
+        config.ca_cert.as_deref(),
+        config.http1_only,
+    )?;
     for dir in [&config.state_dir, &config.cache_dir] {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
     }
-    let progress = config.progress.clone().unwrap_or_else(|| Arc::new(log_progress));
+    let progress = config
+        .progress
+        .clone()
+        .unwrap_or_else(|| Arc::new(log_progress));
     let runtime = Runtime::start(
         RuntimeConfig {
             cache_dir: config.cache_dir.clone(),
@@ -195,9 +212,14 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         return Ok(()); // shut down while waiting for the platform
     };
     tracing::info!(runner = %registration.runner_id, location = %registration.location, platform = %client.base(), "Runner connected.");
-    let spool = Spool::open(config.state_dir.join("spool")).map_err(|e| Error::Io { path: config.state_dir.join("spool"), source: e })?;
+    let spool = Spool::open(config.state_dir.join("spool")).map_err(|e| Error::Io {
+        path: config.state_dir.join("spool"),
+        source: e,
+    })?;
     let shared = Arc::new(Shared {
-        secrets: SecretResolver { secrets_dir: config.secrets_dir.clone() },
+        secrets: SecretResolver {
+            secrets_dir: config.secrets_dir.clone(),
+        },
         slots: Arc::new(Semaphore::new(config.capacity as usize)),
         executor: Arc::new(ProcessExecutor::new(runtime)),
         registration: RwLock::new(registration),

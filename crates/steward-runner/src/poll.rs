@@ -1,7 +1,9 @@
 //! Registration and the poll loop: leases in, cancellations and revocations applied, desired
 //! state followed, reconnecting with backoff when the platform is away.
 
-use crate::client::{CallError, PlatformClient, Registration, load_registration, save_registration};
+use crate::client::{
+    CallError, PlatformClient, Registration, load_registration, save_registration,
+};
 use crate::scheduler::Scheduler;
 use crate::spool::Delivery;
 use crate::{Active, Error, Result, RunnerConfig, Shared, StopReason};
@@ -75,7 +77,10 @@ pub(crate) async fn register(
                 }
             }
             Err(CallError::Unauthorized(message) | CallError::Refused(_, message)) => {
-                return Err(Error::Registration { platform: client.base().to_string(), message });
+                return Err(Error::Registration {
+                    platform: client.base().to_string(),
+                    message,
+                });
             }
         }
     }
@@ -96,7 +101,10 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
             let active = shared.active.lock().expect("poisoned");
             let running: Vec<_> = active.keys().copied().collect();
             // Leased runs waiting for a slot count against the free slots too.
-            let free = shared.slots.available_permits().saturating_sub(waiting_for_slot(&active, &shared));
+            let free = shared
+                .slots
+                .available_permits()
+                .saturating_sub(waiting_for_slot(&active, &shared));
             (running, free as u32)
         };
         let request = PollRequest {
@@ -106,7 +114,14 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
             desired_state_version: applied.clone(),
             no_wait: first,
         };
-        let wait = Duration::from_secs(shared.registration.read().expect("poisoned").poll_timeout_seconds.max(1));
+        let wait = Duration::from_secs(
+            shared
+                .registration
+                .read()
+                .expect("poisoned")
+                .poll_timeout_seconds
+                .max(1),
+        );
         let credential = shared.credential();
         let outcome = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
@@ -131,7 +146,9 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
                             scheduler.apply(&state);
                             applied = Some(state.version);
                         }
-                        Err(error) => tracing::warn!(%error, "Cannot fetch the desired SLI state; will retry."),
+                        Err(error) => {
+                            tracing::warn!(%error, "Cannot fetch the desired SLI state; will retry.")
+                        }
                     }
                 }
             }
@@ -139,7 +156,9 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
                 tracing::warn!(%message, "The platform no longer knows this runner; registering again.");
                 let _ = std::fs::remove_file(shared.registration_path());
                 match register(&shared.client, &shared.config, &shared.shutdown).await {
-                    Ok(Some(registration)) => *shared.registration.write().expect("poisoned") = registration,
+                    Ok(Some(registration)) => {
+                        *shared.registration.write().expect("poisoned") = registration
+                    }
                     Ok(None) => break,
                     Err(error) => {
                         tracing::error!(%error, "Cannot register again; retrying later.");
@@ -164,7 +183,10 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
     }
 }
 
-fn waiting_for_slot(active: &std::collections::HashMap<uuid::Uuid, Active>, shared: &Shared) -> usize {
+fn waiting_for_slot(
+    active: &std::collections::HashMap<uuid::Uuid, Active>,
+    shared: &Shared,
+) -> usize {
     let capacity = shared.config.capacity as usize;
     let busy = capacity - shared.slots.available_permits().min(capacity);
     active.len().saturating_sub(busy)
@@ -184,7 +206,11 @@ fn stop_runs(shared: &Shared, ids: &[uuid::Uuid], reason: StopReason) {
     }
     let mut active = shared.active.lock().expect("poisoned");
     for (lease, run) in active.iter_mut() {
-        let key = if reason == StopReason::Revoked { lease } else { &run.run_id };
+        let key = if reason == StopReason::Revoked {
+            lease
+        } else {
+            &run.run_id
+        };
         if ids.contains(key) {
             tracing::info!(run = %run.run_id, ?reason, "Stopping a run.");
             run.reason = Some(reason);
@@ -195,11 +221,14 @@ fn stop_runs(shared: &Shared, ids: &[uuid::Uuid], reason: StopReason) {
 
 fn start_leased(shared: &Arc<Shared>, lease: Lease) {
     let cancel = shared.shutdown.child_token();
-    shared
-        .active
-        .lock()
-        .expect("poisoned")
-        .insert(lease.lease_id, Active { run_id: lease.run.run_id, cancel: cancel.clone(), reason: None });
+    shared.active.lock().expect("poisoned").insert(
+        lease.lease_id,
+        Active {
+            run_id: lease.run.run_id,
+            cancel: cancel.clone(),
+            reason: None,
+        },
+    );
     tokio::spawn(run_leased(shared.clone(), lease, cancel));
 }
 
@@ -212,18 +241,37 @@ async fn run_leased(shared: Arc<Shared>, lease: Lease, cancel: CancellationToken
     };
     let out_dir = shared.spool.artifacts_dir(spec.run_id);
     let result = match (&permit, shared.secrets.resolve(&spec.secrets)) {
-        (None, _) => RunResult::error(RunStatus::Cancelled, "cancelled before it started", chrono::Utc::now()),
-        (Some(_), Ok(values)) => shared.executor.execute(spec, &values, &out_dir, &cancel).await,
+        (None, _) => RunResult::error(
+            RunStatus::Cancelled,
+            "cancelled before it started",
+            chrono::Utc::now(),
+        ),
+        (Some(_), Ok(values)) => {
+            shared
+                .executor
+                .execute(spec, &values, &out_dir, &cancel)
+                .await
+        }
         (Some(_), Err(message)) => RunResult::error(RunStatus::Error, message, chrono::Utc::now()),
     };
     drop(permit);
-    let reason = shared.active.lock().expect("poisoned").remove(&lease.lease_id).and_then(|a| a.reason);
+    let reason = shared
+        .active
+        .lock()
+        .expect("poisoned")
+        .remove(&lease.lease_id)
+        .and_then(|a| a.reason);
     if reason == Some(StopReason::Revoked) {
         shared.spool.remove(spec.run_id);
         return;
     }
     tracing::info!(run = %spec.run_id, status = %result.status, issues = result.issues.len(), "Run finished.");
-    let delivery = Delivery { run_id: spec.run_id, lease_id: Some(lease.lease_id), spec: None, result };
+    let delivery = Delivery {
+        run_id: spec.run_id,
+        lease_id: Some(lease.lease_id),
+        spec: None,
+        result,
+    };
     if let Err(error) = shared.spool.submit(&delivery) {
         tracing::error!(run = %spec.run_id, %error, "Cannot spool a result; the lease will expire and the run be retried.");
     }

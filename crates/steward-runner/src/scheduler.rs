@@ -32,7 +32,10 @@ pub(crate) struct Scheduler {
 
 impl Scheduler {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Scheduler { shared, slis: HashMap::new() }
+        Scheduler {
+            shared,
+            slis: HashMap::new(),
+        }
     }
 
     /// Starts new SLIs, restarts changed ones (after their current run) and stops removed ones.
@@ -40,10 +43,15 @@ impl Scheduler {
         let mut wanted = HashMap::new();
         for sli in &state.slis {
             let fingerprint = serde_json::to_string(sli).expect("assignment serializes");
-            wanted.insert((sli.workspace.clone(), sli.slx.clone()), (fingerprint, sli.clone()));
+            wanted.insert(
+                (sli.workspace.clone(), sli.slx.clone()),
+                (fingerprint, sli.clone()),
+            );
         }
         self.slis.retain(|key, scheduled| {
-            let keep = wanted.get(key).is_some_and(|(fp, _)| *fp == scheduled.fingerprint);
+            let keep = wanted
+                .get(key)
+                .is_some_and(|(fp, _)| *fp == scheduled.fingerprint);
             if !keep {
                 scheduled.stop.cancel();
             }
@@ -97,7 +105,12 @@ async fn run_sli(shared: &Shared, sli: &SliAssignment) {
     // Shutdown stops a running SLI; its result is not reported (it would only say "cancelled").
     let cancel = shared.shutdown.child_token();
     let result = match shared.secrets.resolve(&spec.secrets) {
-        Ok(values) => shared.executor.execute(&spec, &values, &out_dir, &cancel).await,
+        Ok(values) => {
+            shared
+                .executor
+                .execute(&spec, &values, &out_dir, &cancel)
+                .await
+        }
         Err(message) => RunResult::error(RunStatus::Error, message, chrono::Utc::now()),
     };
     if cancel.is_cancelled() {
@@ -111,7 +124,12 @@ async fn run_sli(shared: &Shared, sli: &SliAssignment) {
         value = ?result.sli_value,
         "SLI ran."
     );
-    let delivery = Delivery { run_id, lease_id: None, spec: Some(spec), result };
+    let delivery = Delivery {
+        run_id,
+        lease_id: None,
+        spec: Some(spec),
+        result,
+    };
     if let Err(error) = shared.spool.submit(&delivery) {
         tracing::error!(run = %run_id, %error, "Cannot spool an SLI result; it is lost.");
     }

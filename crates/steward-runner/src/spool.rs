@@ -35,7 +35,10 @@ impl Spool {
     /// Uses (and creates) `dir`.
     pub fn open(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Spool { dir, wake: Notify::new() })
+        Ok(Spool {
+            dir,
+            wake: Notify::new(),
+        })
     }
 
     /// Where a run's artifacts are written.
@@ -48,7 +51,10 @@ impl Spool {
         let dir = self.dir.join(delivery.run_id.to_string());
         std::fs::create_dir_all(&dir)?;
         let tmp = dir.join("delivery.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(delivery).expect("delivery serializes"))?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(delivery).expect("delivery serializes"),
+        )?;
         std::fs::rename(&tmp, dir.join("delivery.json"))?;
         self.wake.notify_one();
         Ok(())
@@ -57,18 +63,26 @@ impl Spool {
     /// Deliveries waiting, oldest first. Unreadable entries are reported and set aside (renamed
     /// `*.unreadable`) rather than blocking the rest.
     pub fn pending(&self) -> Vec<Delivery> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
         let mut found: Vec<(std::time::SystemTime, Delivery)> = Vec::new();
         for entry in entries.flatten() {
             let file = entry.path().join("delivery.json");
-            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
             match std::fs::read(&file).map(|b| serde_json::from_slice::<Delivery>(&b)) {
-                Ok(Ok(delivery)) => found.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), delivery)),
+                Ok(Ok(delivery)) => {
+                    found.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), delivery))
+                }
                 Ok(Err(error)) => {
                     tracing::error!(file = %file.display(), %error, "Spooled result is unreadable; set aside.");
                     let _ = std::fs::rename(&file, file.with_extension("unreadable"));
                 }
-                Err(error) => tracing::warn!(file = %file.display(), %error, "Cannot read spooled result."),
+                Err(error) => {
+                    tracing::warn!(file = %file.display(), %error, "Cannot read spooled result.")
+                }
             }
         }
         found.sort_by_key(|(at, _)| *at);
@@ -106,7 +120,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path().to_path_buf()).unwrap();
         let result = RunResult::error(RunStatus::Error, "x", chrono::Utc::now());
-        let first = Delivery { run_id: Uuid::now_v7(), lease_id: Some(Uuid::now_v7()), spec: None, result: result.clone() };
+        let first = Delivery {
+            run_id: Uuid::now_v7(),
+            lease_id: Some(Uuid::now_v7()),
+            spec: None,
+            result: result.clone(),
+        };
         spool.submit(&first).unwrap();
         std::fs::create_dir_all(dir.path().join("broken")).unwrap();
         std::fs::write(dir.path().join("broken/delivery.json"), "{not json").unwrap();

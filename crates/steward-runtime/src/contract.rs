@@ -124,31 +124,54 @@ pub fn build_env(inputs: &ContractInputs<'_>) -> Result<(BTreeMap<String, String
             set(&mut env, name, value);
         }
     }
-    let host_path = (inputs.host_env)("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    set(&mut env, "PATH", format!("{}:{host_path}", inputs.python_bin.display()));
+    let host_path =
+        (inputs.host_env)("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    set(
+        &mut env,
+        "PATH",
+        format!("{}:{host_path}", inputs.python_bin.display()),
+    );
     set(&mut env, "HOME", inputs.dirs.home.display().to_string());
     set(&mut env, "TMPDIR", inputs.dirs.tmp.display().to_string());
     set(&mut env, "LANG", "C.UTF-8".into());
     set(&mut env, "PYTHONUTF8", "1".into());
-    set(&mut env, "PYTHONPYCACHEPREFIX", inputs.pycache.display().to_string());
+    set(
+        &mut env,
+        "PYTHONPYCACHEPREFIX",
+        inputs.pycache.display().to_string(),
+    );
     set(
         &mut env,
         "PYTHONPATH",
-        format!("{}:{}", inputs.collection_root.join("libraries").display(), inputs.collection_root.display()),
+        format!(
+            "{}:{}",
+            inputs.collection_root.join("libraries").display(),
+            inputs.collection_root.display()
+        ),
     );
     // The same defaults the upstream runtime sets: no telemetry from cloud CLIs.
     set(&mut env, "AZURE_CORE_COLLECT_TELEMETRY", "false".into());
-    set(&mut env, "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true".into());
+    set(
+        &mut env,
+        "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING",
+        "true".into(),
+    );
     set(&mut env, "AWS_EC2_METADATA_DISABLED", "true".into());
 
     for var in &spec.config {
         check_name(&var.name)?;
         if RESERVED.contains(&var.name.as_str()) {
-            warnings.push(format!("configProvided {} is set by the runtime and was ignored", var.name));
+            warnings.push(format!(
+                "configProvided {} is set by the runtime and was ignored",
+                var.name
+            ));
             continue;
         }
         if var.value.contains('\0') {
-            return Err(Error::InvalidConfig { name: var.name.clone(), reason: "the value contains a NUL byte".into() });
+            return Err(Error::InvalidConfig {
+                name: var.name.clone(),
+                reason: "the value contains a NUL byte".into(),
+            });
         }
         set(&mut env, &var.name, var.value.clone());
     }
@@ -158,16 +181,40 @@ pub fn build_env(inputs: &ContractInputs<'_>) -> Result<(BTreeMap<String, String
         .iter()
         .map(|(name, path)| (name.clone(), format!("file@{}", path.display()).into()))
         .collect();
-    set(&mut env, "RW_SECRETS_KEYS", serde_json::Value::Object(secrets).to_string());
+    set(
+        &mut env,
+        "RW_SECRETS_KEYS",
+        serde_json::Value::Object(secrets).to_string(),
+    );
     set(&mut env, "RW_MODE", "production".into());
     set(&mut env, "RW_WORKSPACE", spec.workspace.clone());
     set(&mut env, "RW_LOCATION", spec.location.clone());
     set(&mut env, "RW_SLX", spec.slx.clone());
-    let path_to_robot = spec.code_bundle.path_to_robot.as_deref().unwrap_or_default();
-    set(&mut env, "RW_RFNS", robot_file_name(path_to_robot).to_string());
-    set(&mut env, "RW_PATH_TO_ROBOT", inputs.robot_file.display().to_string());
-    set(&mut env, "CODEBUNDLE_TEMP_DIR", inputs.dirs.cb_temp.display().to_string());
-    set(&mut env, "KUBECONFIG", inputs.dirs.kubeconfig().display().to_string());
+    let path_to_robot = spec
+        .code_bundle
+        .path_to_robot
+        .as_deref()
+        .unwrap_or_default();
+    set(
+        &mut env,
+        "RW_RFNS",
+        robot_file_name(path_to_robot).to_string(),
+    );
+    set(
+        &mut env,
+        "RW_PATH_TO_ROBOT",
+        inputs.robot_file.display().to_string(),
+    );
+    set(
+        &mut env,
+        "CODEBUNDLE_TEMP_DIR",
+        inputs.dirs.cb_temp.display().to_string(),
+    );
+    set(
+        &mut env,
+        "KUBECONFIG",
+        inputs.dirs.kubeconfig().display().to_string(),
+    );
     if let Some(endpoint) = inputs.otel_endpoint {
         set(&mut env, "RW_OTEL_COLLECTOR_ENDPOINT", endpoint.to_string());
     }
@@ -175,7 +222,11 @@ pub fn build_env(inputs: &ContractInputs<'_>) -> Result<(BTreeMap<String, String
         RunKind::Sli => {
             set(&mut env, "RW_SLI_METRIC_NAME", sli_metric_name(&spec.slx));
             let interval = spec.interval_seconds.unwrap_or(300);
-            set(&mut env, "RW_LOOKBACK_WINDOW", lookback_seconds(interval).to_string());
+            set(
+                &mut env,
+                "RW_LOOKBACK_WINDOW",
+                lookback_seconds(interval).to_string(),
+            );
             // Runbook-only variables must not leak in from configProvided: RW.Core decides
             // "runbook context" by the presence of RW_RUNREQUEST_ID.
             env.remove("RW_RUNREQUEST_ID");
@@ -230,9 +281,18 @@ mod tests {
                 path_to_yaml: None,
             },
             config: vec![
-                ConfigVar { name: "URL".into(), value: "http://x/%{y}".into() },
-                ConfigVar { name: "RW_WORKSPACE".into(), value: "evil".into() },
-                ConfigVar { name: "RW_RUNREQUEST_ID".into(), value: "sneaky".into() },
+                ConfigVar {
+                    name: "URL".into(),
+                    value: "http://x/%{y}".into(),
+                },
+                ConfigVar {
+                    name: "RW_WORKSPACE".into(),
+                    value: "evil".into(),
+                },
+                ConfigVar {
+                    name: "RW_RUNREQUEST_ID".into(),
+                    value: "sneaky".into(),
+                },
             ],
             secrets: vec![],
             task_titles: vec![],
@@ -244,7 +304,10 @@ mod tests {
 
     fn build(spec: &RunSpec) -> Result<(BTreeMap<String, String>, Vec<String>)> {
         let dirs = RunDirs::under(Path::new("/run/1"));
-        let secret_files = vec![("kubeconfig".to_string(), PathBuf::from("/run/1/secrets/kubeconfig"))];
+        let secret_files = vec![(
+            "kubeconfig".to_string(),
+            PathBuf::from("/run/1/secrets/kubeconfig"),
+        )];
         let host = |name: &str| match name {
             "PATH" => Some("/usr/bin:/bin".to_string()),
             "HTTPS_PROXY" => Some("http://proxy:3128".to_string()),
@@ -268,17 +331,26 @@ mod tests {
     fn sli_environment_follows_the_contract() {
         let (env, warnings) = build(&spec(RunKind::Sli)).unwrap();
         assert_eq!(env["URL"], "http://x/%{y}");
-        assert_eq!(env["RW_WORKSPACE"], "ws", "runtime values win over configProvided");
+        assert_eq!(
+            env["RW_WORKSPACE"], "ws",
+            "runtime values win over configProvided"
+        );
         assert_eq!(env["RW_SLX"], "web-check");
         assert_eq!(env["RW_RFNS"], "sli.robot");
         assert_eq!(env["RW_SLI_METRIC_NAME"], "web_check__sli");
         assert_eq!(env["RW_LOOKBACK_WINDOW"], "90");
-        assert_eq!(env["RW_SECRETS_KEYS"], r#"{"kubeconfig":"file@/run/1/secrets/kubeconfig"}"#);
+        assert_eq!(
+            env["RW_SECRETS_KEYS"],
+            r#"{"kubeconfig":"file@/run/1/secrets/kubeconfig"}"#
+        );
         assert_eq!(env["CODEBUNDLE_TEMP_DIR"], "/run/1/cb-temp");
         assert_eq!(env["PYTHONPATH"], "/cache/c/libraries:/cache/c");
         assert_eq!(env["PATH"], "/cache/py/bin:/usr/bin:/bin");
         assert_eq!(env["HTTPS_PROXY"], "http://proxy:3128");
-        assert!(!env.contains_key("RW_RUNREQUEST_ID"), "SLIs must not look like runbooks");
+        assert!(
+            !env.contains_key("RW_RUNREQUEST_ID"),
+            "SLIs must not look like runbooks"
+        );
         assert!(!env.contains_key("RW_SESSION_ID"));
         assert!(!env.contains_key("STEWARD_TOKEN"));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
@@ -296,7 +368,10 @@ mod tests {
     #[test]
     fn bad_variable_names_are_refused_by_name() {
         let mut bad = spec(RunKind::Runbook);
-        bad.config.push(ConfigVar { name: "MY VAR".into(), value: "x".into() });
+        bad.config.push(ConfigVar {
+            name: "MY VAR".into(),
+            value: "x".into(),
+        });
         let err = build(&bad).unwrap_err().to_string();
         assert!(err.contains("MY VAR"), "{err}");
     }

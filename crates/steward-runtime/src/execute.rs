@@ -69,7 +69,10 @@ impl Runtime {
             .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
         Ok(Runtime {
             python: PythonEnvs::new(&config.cache_dir, config.python.clone()),
-            collections: CollectionResolver::new(&config.cache_dir, config.collection_overrides.clone()),
+            collections: CollectionResolver::new(
+                &config.cache_dir,
+                config.collection_overrides.clone(),
+            ),
             config,
             receiver,
             progress,
@@ -104,7 +107,9 @@ impl Runtime {
     ) -> Execution {
         let started_at = Utc::now();
         let run_root = self.config.work_dir.join(spec.run_id.to_string());
-        let outcome = self.execute_in(spec, secrets, out_dir, &run_root, cancel, started_at).await;
+        let outcome = self
+            .execute_in(spec, secrets, out_dir, &run_root, cancel, started_at)
+            .await;
         if let Err(error) = std::fs::remove_dir_all(&run_root)
             && error.kind() != std::io::ErrorKind::NotFound
         {
@@ -113,11 +118,22 @@ impl Runtime {
         let (result, report) = match outcome {
             Ok(done) => done,
             Err(error) => {
-                let status = if cancel.is_cancelled() { RunStatus::Cancelled } else { RunStatus::Error };
-                (RunResult::error(status, error.to_string(), started_at), Vec::new())
+                let status = if cancel.is_cancelled() {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Error
+                };
+                (
+                    RunResult::error(status, error.to_string(), started_at),
+                    Vec::new(),
+                )
             }
         };
-        Execution { result, report, out_dir: out_dir.to_path_buf() }
+        Execution {
+            result,
+            report,
+            out_dir: out_dir.to_path_buf(),
+        }
     }
 
     async fn execute_in(
@@ -130,13 +146,19 @@ impl Runtime {
         started_at: DateTime<Utc>,
     ) -> Result<(RunResult, Vec<ReportEntry>)> {
         let bundle = self.collections.resolve(&spec.code_bundle).await?;
-        let source = std::fs::read_to_string(&bundle.robot_file).map_err(|e| Error::io(&bundle.robot_file, e))?;
+        let source = std::fs::read_to_string(&bundle.robot_file)
+            .map_err(|e| Error::io(&bundle.robot_file, e))?;
         let robot = RobotFile::parse(&source);
         let selected = select_tasks(spec, &robot, &bundle.robot_file)?;
 
         let requirements_path = bundle.collection_root.join("requirements.txt");
-        let requirements = std::fs::read_to_string(&requirements_path).ok().filter(|r| !r.trim().is_empty());
-        let python = self.python.ensure(requirements.as_deref(), &self.progress).await?;
+        let requirements = std::fs::read_to_string(&requirements_path)
+            .ok()
+            .filter(|r| !r.trim().is_empty());
+        let python = self
+            .python
+            .ensure(requirements.as_deref(), &self.progress)
+            .await?;
 
         let dirs = RunDirs::under(run_root);
         let _ = std::fs::remove_dir_all(run_root);
@@ -145,7 +167,12 @@ impl Runtime {
         }
         std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
         copy_dir(&bundle.bundle_dir, &dirs.codebundle)?;
-        let robot_copy = dirs.codebundle.join(bundle.robot_file.file_name().expect("robot file has a name"));
+        let robot_copy = dirs.codebundle.join(
+            bundle
+                .robot_file
+                .file_name()
+                .expect("robot file has a name"),
+        );
         let secret_files = materialize(&dirs.secrets, secrets)?;
 
         let endpoint = self.receiver.register(spec.run_id);
@@ -164,13 +191,32 @@ impl Runtime {
         })?;
         warnings.extend(bundle.warning.clone());
 
-        let mut args: Vec<String> = ["-m", "robot", "--outputdir"].iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = ["-m", "robot", "--outputdir"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         args.push(out_dir.display().to_string());
         args.extend(
-            ["--output", "output.xml", "--log", "log.html", "--report", "NONE", "--loglevel", "TRACE:INFO"]
-                .iter()
-                .chain(&["--consolecolors", "off", "--consolemarkers", "off", "--consolewidth", "100"])
-                .map(|s| s.to_string()),
+            [
+                "--output",
+                "output.xml",
+                "--log",
+                "log.html",
+                "--report",
+                "NONE",
+                "--loglevel",
+                "TRACE:INFO",
+            ]
+            .iter()
+            .chain(&[
+                "--consolecolors",
+                "off",
+                "--consolemarkers",
+                "off",
+                "--consolewidth",
+                "100",
+            ])
+            .map(|s| s.to_string()),
         );
         args.push("--variable".into());
         args.push(format!("CODEBUNDLE_TEMP_DIR:{}", dirs.cb_temp.display()));
@@ -186,7 +232,13 @@ impl Runtime {
         let stdout_path = out_dir.join("stdout.txt");
         let limit = Duration::from_secs(spec.timeout_seconds.max(1));
         let exit = process::run(
-            Spawn { program: &python.python, args, env: &env, cwd: &dirs.codebundle, output: &stdout_path },
+            Spawn {
+                program: &python.python,
+                args,
+                env: &env,
+                cwd: &dirs.codebundle,
+                output: &stdout_path,
+            },
             limit,
             cancel,
         )
@@ -199,22 +251,42 @@ impl Runtime {
             if path.is_file()
                 && let Err(error) = redact_file(&path, secrets)
             {
-                warnings.push(format!("{name}: could not scrub secrets ({error}); file removed"));
+                warnings.push(format!(
+                    "{name}: could not scrub secrets ({error}); file removed"
+                ));
                 let _ = std::fs::remove_file(&path);
             }
         }
         let finished_at = Utc::now();
-        let output = std::fs::read_to_string(out_dir.join("output.xml")).map(|x| OutputXml::parse(&x)).ok();
+        let output = std::fs::read_to_string(out_dir.join("output.xml"))
+            .map(|x| OutputXml::parse(&x))
+            .ok();
         let issues = read_jsonl(out_dir, "issues.jsonl", parse_issues, &mut warnings);
         let report = read_jsonl(out_dir, "report.jsonl", parse_report, &mut warnings);
         let tasks = task_outcomes(output.as_ref(), &robot);
-        let (status, error) = status_of(exit, &tasks, output.as_ref(), &stdout_path, spec.timeout_seconds);
+        let (status, error) = status_of(
+            exit,
+            &tasks,
+            output.as_ref(),
+            &stdout_path,
+            spec.timeout_seconds,
+        );
         let metric_name = sli_metric_name(&spec.slx);
-        let sli = if spec.kind == RunKind::Sli { sli_value(&metrics, &metric_name) } else { None };
+        let sli = if spec.kind == RunKind::Sli {
+            sli_value(&metrics, &metric_name)
+        } else {
+            None
+        };
         if spec.kind == RunKind::Sli && sli.is_none() && status == RunStatus::Succeeded {
-            warnings.push(format!("the SLI pushed no value named {metric_name} (Push Metric without sub_name)"));
+            warnings.push(format!(
+                "the SLI pushed no value named {metric_name} (Push Metric without sub_name)"
+            ));
         }
-        let artifacts = ARTIFACTS.iter().filter(|n| out_dir.join(n).is_file()).map(|n| n.to_string()).collect();
+        let artifacts = ARTIFACTS
+            .iter()
+            .filter(|n| out_dir.join(n).is_file())
+            .map(|n| n.to_string())
+            .collect();
         let result = RunResult {
             status,
             tasks,
@@ -252,7 +324,9 @@ fn select_tasks(spec: &RunSpec, robot: &RobotFile, robot_file: &Path) -> Result<
 }
 
 fn task_outcomes(output: Option<&OutputXml>, robot: &RobotFile) -> Vec<TaskOutcome> {
-    let Some(output) = output else { return Vec::new() };
+    let Some(output) = output else {
+        return Vec::new();
+    };
     output
         .tasks
         .iter()
@@ -279,10 +353,17 @@ fn status_of(
         Exit::TimedOut => {
             return (
                 RunStatus::TimedOut,
-                Some(format!("timed out after {timeout_seconds}s; the task's processes were killed")),
+                Some(format!(
+                    "timed out after {timeout_seconds}s; the task's processes were killed"
+                )),
             );
         }
-        Exit::Cancelled => return (RunStatus::Cancelled, Some("cancelled; the task's processes were killed".into())),
+        Exit::Cancelled => {
+            return (
+                RunStatus::Cancelled,
+                Some("cancelled; the task's processes were killed".into()),
+            );
+        }
         Exit::Exited(_) => {}
     }
     if tasks.is_empty() {
@@ -290,7 +371,10 @@ fn status_of(
         if reasons.is_empty() {
             reasons.push(tail(stdout, 12));
         }
-        return (RunStatus::Error, Some(format!("robot ran no task: {}", reasons.join("; "))));
+        return (
+            RunStatus::Error,
+            Some(format!("robot ran no task: {}", reasons.join("; "))),
+        );
     }
     if tasks.iter().any(|t| t.status == TaskStatus::Fail) {
         (RunStatus::Failed, None)
@@ -323,13 +407,20 @@ fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = all.len().saturating_sub(lines);
-    if all.is_empty() { "no output".into() } else { all[start..].join(" | ") }
+    if all.is_empty() {
+        "no output".into()
+    } else {
+        all[start..].join(" | ")
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     for entry in walkdir::WalkDir::new(from).follow_links(false) {
         let entry = entry.map_err(|e| Error::io(from, e.into()))?;
-        let relative = entry.path().strip_prefix(from).expect("walkdir stays below its root");
+        let relative = entry
+            .path()
+            .strip_prefix(from)
+            .expect("walkdir stays below its root");
         let target = to.join(relative);
         if entry.file_type().is_dir() {
             std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
@@ -348,18 +439,51 @@ mod tests {
     use super::*;
 
     fn outcome(status: TaskStatus) -> TaskOutcome {
-        TaskOutcome { name: "t".into(), title: String::new(), status, message: String::new(), elapsed_ms: 0 }
+        TaskOutcome {
+            name: "t".into(),
+            title: String::new(),
+            status,
+            message: String::new(),
+            elapsed_ms: 0,
+        }
     }
 
     #[test]
     fn status_follows_task_outcomes() {
         let stdout = Path::new("/nonexistent");
-        assert_eq!(status_of(Exit::Exited(Some(0)), &[outcome(TaskStatus::Pass)], None, stdout, 5).0, RunStatus::Succeeded);
         assert_eq!(
-            status_of(Exit::Exited(Some(1)), &[outcome(TaskStatus::Pass), outcome(TaskStatus::Fail)], None, stdout, 5).0,
+            status_of(
+                Exit::Exited(Some(0)),
+                &[outcome(TaskStatus::Pass)],
+                None,
+                stdout,
+                5
+            )
+            .0,
+            RunStatus::Succeeded
+        );
+        assert_eq!(
+            status_of(
+                Exit::Exited(Some(1)),
+                &[outcome(TaskStatus::Pass), outcome(TaskStatus::Fail)],
+                None,
+                stdout,
+                5
+            )
+            .0,
             RunStatus::Failed
         );
-        assert_eq!(status_of(Exit::Exited(Some(0)), &[outcome(TaskStatus::Skip)], None, stdout, 5).0, RunStatus::Succeeded);
+        assert_eq!(
+            status_of(
+                Exit::Exited(Some(0)),
+                &[outcome(TaskStatus::Skip)],
+                None,
+                stdout,
+                5
+            )
+            .0,
+            RunStatus::Succeeded
+        );
         let (status, error) = status_of(Exit::TimedOut, &[], None, stdout, 5);
         assert_eq!(status, RunStatus::TimedOut);
         assert!(error.unwrap().contains("5s"));
@@ -367,8 +491,17 @@ mod tests {
 
     #[test]
     fn no_tasks_is_an_error_that_quotes_robot() {
-        let output = OutputXml { errors: vec!["Importing library 'RW.Nope' failed".into()], ..Default::default() };
-        let (status, error) = status_of(Exit::Exited(Some(252)), &[], Some(&output), Path::new("/x"), 5);
+        let output = OutputXml {
+            errors: vec!["Importing library 'RW.Nope' failed".into()],
+            ..Default::default()
+        };
+        let (status, error) = status_of(
+            Exit::Exited(Some(252)),
+            &[],
+            Some(&output),
+            Path::new("/x"),
+            5,
+        );
         assert_eq!(status, RunStatus::Error);
         assert!(error.unwrap().contains("RW.Nope"));
     }

@@ -19,12 +19,16 @@ pub struct Parsed<T> {
 /// Parses `issues.jsonl`. An empty object (`{}`), which wrappers write in place of a missing
 /// file, is not an issue and is skipped silently.
 pub fn parse_issues(text: &str) -> Parsed<Issue> {
-    parse_lines(text, "issues.jsonl", |v| v.as_object().is_some_and(|o| o.is_empty()))
+    parse_lines(text, "issues.jsonl", |v| {
+        v.as_object().is_some_and(|o| o.is_empty())
+    })
 }
 
 /// Parses `report.jsonl`.
 pub fn parse_report(text: &str) -> Parsed<ReportEntry> {
-    parse_lines(text, "report.jsonl", |v| v.as_object().is_some_and(|o| o.is_empty()))
+    parse_lines(text, "report.jsonl", |v| {
+        v.as_object().is_some_and(|o| o.is_empty())
+    })
 }
 
 fn parse_lines<T: DeserializeOwned>(
@@ -93,8 +97,16 @@ mod tests {
         assert_eq!(titles, vec!["first", "third"]);
         assert_eq!(parsed.items[1].severity, 4);
         assert_eq!(parsed.warnings.len(), 2, "{:?}", parsed.warnings);
-        assert!(parsed.warnings[0].starts_with("issues.jsonl:2: not valid JSON"), "{}", parsed.warnings[0]);
-        assert!(parsed.warnings[0].ends_with("\"title\": \"cut off"), "{}", parsed.warnings[0]);
+        assert!(
+            parsed.warnings[0].starts_with("issues.jsonl:2: not valid JSON"),
+            "{}",
+            parsed.warnings[0]
+        );
+        assert!(
+            parsed.warnings[0].ends_with("\"title\": \"cut off"),
+            "{}",
+            parsed.warnings[0]
+        );
         assert!(parsed.warnings[1].starts_with("issues.jsonl:4: not a JSON object"));
     }
 

@@ -38,7 +38,7 @@ pub mod robot;
 pub mod secrets;
 
 pub use execute::{ARTIFACTS, Execution, Runtime, RuntimeConfig, SharedRuntime};
-pub use python::{ProvisionEvent, Progress};
+pub use python::{Progress, ProvisionEvent};
 pub use secrets::SecretValue;
 
 use std::path::{Path, PathBuf};
@@ -91,7 +91,9 @@ pub enum Error {
         detail: String,
     },
     /// `pathToRobot` names no file.
-    #[error("no robot file {path} in the CodeCollection at {collection}; check codeBundle.pathToRobot")]
+    #[error(
+        "no robot file {path} in the CodeCollection at {collection}; check codeBundle.pathToRobot"
+    )]
     RobotFileMissing {
         /// `pathToRobot`.
         path: String,
@@ -128,7 +130,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

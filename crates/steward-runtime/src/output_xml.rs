@@ -40,7 +40,10 @@ impl OutputXml {
             let event = match reader.read_event() {
                 Ok(event) => event,
                 Err(e) => {
-                    out.truncated = Some(format!("malformed at byte {}: {e}", reader.error_position()));
+                    out.truncated = Some(format!(
+                        "malformed at byte {}: {e}",
+                        reader.error_position()
+                    ));
                     break;
                 }
             };
@@ -73,7 +76,10 @@ impl OutputXml {
                             Ok(Some(c)) => buf.push(c),
                             _ => {
                                 let name = r.xml10_content();
-                                buf.push_str(quick_xml::escape::resolve_predefined_entity(&name).unwrap_or(""));
+                                buf.push_str(
+                                    quick_xml::escape::resolve_predefined_entity(&name)
+                                        .unwrap_or(""),
+                                );
                             }
                         }
                     }
@@ -103,7 +109,11 @@ fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
     e.attributes()
         .flatten()
         .find(|a| a.key.as_ref() == key)
-        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned())
+        })
 }
 
 fn open(
@@ -141,7 +151,12 @@ fn open(
     }
 }
 
-fn close(stack: &mut Vec<String>, current: &mut Option<Pending>, text: &mut Option<String>, out: &mut OutputXml) {
+fn close(
+    stack: &mut Vec<String>,
+    current: &mut Option<Pending>,
+    text: &mut Option<String>,
+    out: &mut OutputXml,
+) {
     let Some(name) = stack.pop() else { return };
     let depth = stack.len();
     match name.as_str() {
@@ -159,7 +174,13 @@ fn close(stack: &mut Vec<String>, current: &mut Option<Pending>, text: &mut Opti
             let task = current.take().expect("checked above");
             if let Some((status, elapsed_ms)) = task.status {
                 out.tasks.push(RecordedTask {
-                    outcome: TaskOutcome { name: task.name, title: String::new(), status, message: task.message, elapsed_ms },
+                    outcome: TaskOutcome {
+                        name: task.name,
+                        title: String::new(),
+                        status,
+                        message: task.message,
+                        elapsed_ms,
+                    },
                     line: task.line,
                 });
             }
@@ -170,7 +191,10 @@ fn close(stack: &mut Vec<String>, current: &mut Option<Pending>, text: &mut Opti
 
 fn elapsed_ms(e: &BytesStart<'_>) -> u64 {
     // Robot 7: elapsed="1.234" (seconds). Robot 6 has starttime/endtime instead; not needed.
-    attr(e, "elapsed").and_then(|s| s.parse::<f64>().ok()).map(|s| (s * 1000.0).round() as u64).unwrap_or(0)
+    attr(e, "elapsed")
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|s| (s * 1000.0).round() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -202,7 +226,11 @@ mod tests {
     fn reads_each_task_with_its_own_status_not_its_keywords() {
         let parsed = OutputXml::parse(XML);
         assert_eq!(parsed.truncated, None);
-        let names: Vec<_> = parsed.tasks.iter().map(|t| t.outcome.name.as_str()).collect();
+        let names: Vec<_> = parsed
+            .tasks
+            .iter()
+            .map(|t| t.outcome.name.as_str())
+            .collect();
         assert_eq!(names, vec!["Check `http://a` & <b>", "Second", "Third"]);
         assert_eq!(parsed.tasks[0].outcome.status, TaskStatus::Pass);
         assert_eq!(parsed.tasks[0].outcome.message, "");
@@ -225,7 +253,9 @@ mod tests {
 
     #[test]
     fn garbage_is_reported_not_panicked_on() {
-        let parsed = OutputXml::parse("<robot><suite><test name=\"a\"><status status=\"PASS\"/></test></wrong></robot>");
+        let parsed = OutputXml::parse(
+            "<robot><suite><test name=\"a\"><status status=\"PASS\"/></test></wrong></robot>",
+        );
         assert_eq!(parsed.tasks.len(), 1);
         assert!(parsed.truncated.is_some());
         assert!(OutputXml::parse("").tasks.is_empty());

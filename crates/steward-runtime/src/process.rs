@@ -100,7 +100,10 @@ mod tests {
     use std::time::Instant;
 
     fn env() -> BTreeMap<String, String> {
-        BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string()), ("ONLY".to_string(), "this".to_string())])
+        BTreeMap::from([
+            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+            ("ONLY".to_string(), "this".to_string()),
+        ])
     }
 
     #[tokio::test]
@@ -111,7 +114,11 @@ mod tests {
         let exit = run(
             Spawn {
                 program: Path::new("/bin/sh"),
-                args: vec!["-c".into(), "echo out; echo err >&2; env | sort | grep -v '^PWD\\|^SHLVL\\|^_='; exit 3".into()],
+                args: vec![
+                    "-c".into(),
+                    "echo out; echo err >&2; env | sort | grep -v '^PWD\\|^SHLVL\\|^_='; exit 3"
+                        .into(),
+                ],
                 env: &env,
                 cwd: dir.path(),
                 output: &out,
@@ -138,7 +145,13 @@ mod tests {
             Spawn {
                 program: Path::new("/bin/sh"),
                 // The grandchild ignores SIGTERM, so only the SIGKILL of the group ends it.
-                args: vec!["-c".into(), format!("sh -c 'trap \"\" TERM; echo $$ > {}; sleep 60' & wait", marker.display())],
+                args: vec![
+                    "-c".into(),
+                    format!(
+                        "sh -c 'trap \"\" TERM; echo $$ > {}; sleep 60' & wait",
+                        marker.display()
+                    ),
+                ],
                 env: &env,
                 cwd: dir.path(),
                 output: &dir.path().join("o.txt"),
@@ -150,12 +163,18 @@ mod tests {
         .unwrap();
         assert_eq!(exit, Exit::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(30));
-        let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // Give the kernel a moment to deliver the SIGKILL, then the grandchild must be gone.
         let mut alive = true;
         for _ in 0..50 {
             alive = nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
-                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z ");
             if !alive {
                 break;
             }

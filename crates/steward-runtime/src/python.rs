@@ -14,7 +14,11 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 /// The packages every environment holds, pinned.
-pub const PINS: &[&str] = &["robotframework==7.5", "rw-core-keywords==2026.8.11.2", "rw-cli-keywords==2026.3.25.1"];
+pub const PINS: &[&str] = &[
+    "robotframework==7.5",
+    "rw-core-keywords==2026.8.11.2",
+    "rw-cli-keywords==2026.3.25.1",
+];
 
 /// The oldest Python the pinned packages install on.
 const MIN_PYTHON: (u32, u32) = (3, 9);
@@ -62,19 +66,40 @@ impl PythonEnvs {
     /// Environments live under `cache_dir/python/<hash>`. `base_python` is the interpreter the
     /// venvs are made from; `None` means `$STEWARD_PYTHON`, else `python3` on `PATH`.
     pub fn new(cache_dir: &Path, base_python: Option<PathBuf>) -> Self {
-        PythonEnvs { cache_dir: cache_dir.join("python"), base_python, ready: Mutex::new(HashMap::new()) }
+        PythonEnvs {
+            cache_dir: cache_dir.join("python"),
+            base_python,
+            ready: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The environment for a collection with this `requirements.txt` text (or none), built
     /// if needed. Concurrent callers, in this process or others, wait for one build.
-    pub async fn ensure(&self, requirements: Option<&str>, progress: &Progress) -> Result<PythonEnv> {
+    pub async fn ensure(
+        &self,
+        requirements: Option<&str>,
+        progress: &Progress,
+    ) -> Result<PythonEnv> {
         let base = self.base_python()?;
         let version = python_version(&base).await?;
         let key = env_key(&base, &version, requirements);
-        let cell = self.ready.lock().expect("poisoned").entry(key.clone()).or_default().clone();
-        cell.get_or_try_init(|| build(self.cache_dir.join(&key), base, requirements.map(str::to_owned), progress.clone()))
-            .await
-            .cloned()
+        let cell = self
+            .ready
+            .lock()
+            .expect("poisoned")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| {
+            build(
+                self.cache_dir.join(&key),
+                base,
+                requirements.map(str::to_owned),
+                progress.clone(),
+            )
+        })
+        .await
+        .cloned()
     }
 
     fn base_python(&self) -> Result<PathBuf> {
@@ -92,7 +117,11 @@ impl PythonEnvs {
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .find(|p| p.is_file())
@@ -103,10 +132,16 @@ async fn python_version(python: &Path) -> Result<String> {
         .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
         .output()
         .await
-        .map_err(|e| Error::PythonMissing { detail: format!("{} cannot be started: {e}", python.display()) })?;
+        .map_err(|e| Error::PythonMissing {
+            detail: format!("{} cannot be started: {e}", python.display()),
+        })?;
     if !output.status.success() {
         return Err(Error::PythonMissing {
-            detail: format!("{} failed: {}", python.display(), String::from_utf8_lossy(&output.stderr).trim()),
+            detail: format!(
+                "{} failed: {}",
+                python.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
         });
     }
     let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
@@ -143,13 +178,23 @@ fn env_key(python: &Path, version: &str, requirements: Option<&str>) -> String {
     format!("py{version}-{}", &digest[..16])
 }
 
-async fn build(dir: PathBuf, base: PathBuf, requirements: Option<String>, progress: Progress) -> Result<PythonEnv> {
-    let env = PythonEnv { python: dir.join("bin").join("python"), dir: dir.clone() };
+async fn build(
+    dir: PathBuf,
+    base: PathBuf,
+    requirements: Option<String>,
+    progress: Progress,
+) -> Result<PythonEnv> {
+    let env = PythonEnv {
+        python: dir.join("bin").join("python"),
+        dir: dir.clone(),
+    };
     if dir.join(READY_MARKER).is_file() {
         return Ok(env);
     }
     let parent = dir.parent().expect("env dir has a parent").to_path_buf();
-    tokio::fs::create_dir_all(&parent).await.map_err(|e| Error::io(&parent, e))?;
+    tokio::fs::create_dir_all(&parent)
+        .await
+        .map_err(|e| Error::io(&parent, e))?;
     // Other processes (a second runner, a parallel test) may build the same environment.
     let lock_path = dir.with_extension("lock");
     let _lock = FileLock::acquire(lock_path).await?;
@@ -159,36 +204,69 @@ async fn build(dir: PathBuf, base: PathBuf, requirements: Option<String>, progre
     let started = Instant::now();
     progress(ProvisionEvent::Started { dir: dir.clone() });
     if dir.exists() {
-        tokio::fs::remove_dir_all(&dir).await.map_err(|e| Error::io(&dir, e))?;
+        tokio::fs::remove_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io(&dir, e))?;
     }
 
-    progress(ProvisionEvent::Step(format!("creating a virtual environment with {}", base.display())));
+    progress(ProvisionEvent::Step(format!(
+        "creating a virtual environment with {}",
+        base.display()
+    )));
     let output = Command::new(&base)
+        .kill_on_drop(true)
         .args(["-m", "venv"])
         .arg(&dir)
         .output()
         .await
-        .map_err(|e| Error::PythonMissing { detail: format!("{} cannot be started: {e}", base.display()) })?;
+        .map_err(|e| Error::PythonMissing {
+            detail: format!("{} cannot be started: {e}", base.display()),
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        return Err(if stderr.contains("ensurepip") || stderr.contains("No module named venv") {
-            Error::VenvMissing { python: base, detail: last_lines(&stderr, 3) }
-        } else {
-            Error::PythonSetup { dir, step: "python -m venv".into(), detail: last_lines(&stderr, 10) }
-        });
+        return Err(
+            if stderr.contains("ensurepip") || stderr.contains("No module named venv") {
+                Error::VenvMissing {
+                    python: base,
+                    detail: last_lines(&stderr, 3),
+                }
+            } else {
+                Error::PythonSetup {
+                    dir,
+                    step: "python -m venv".into(),
+                    detail: last_lines(&stderr, 10),
+                }
+            },
+        );
     }
 
     let mut pip = Command::new(&env.python);
-    pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]);
+    pip.kill_on_drop(true);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+    ]);
     pip.args(PINS);
     let requirements_file = dir.join("collection-requirements.txt");
     if let Some(req) = &requirements {
-        tokio::fs::write(&requirements_file, req).await.map_err(|e| Error::io(&requirements_file, e))?;
+        tokio::fs::write(&requirements_file, req)
+            .await
+            .map_err(|e| Error::io(&requirements_file, e))?;
         pip.arg("-r").arg(&requirements_file);
     }
-    progress(ProvisionEvent::Step(format!("installing {}", PINS.join(" "))));
-    let log = run_streaming(pip, &progress).await.map_err(|e| Error::io(&env.python, e))?;
+    progress(ProvisionEvent::Step(format!(
+        "installing {}",
+        PINS.join(" ")
+    )));
+    let log = run_streaming(pip, &progress)
+        .await
+        .map_err(|e| Error::io(&env.python, e))?;
     if !log.0 {
         let _ = tokio::fs::remove_dir_all(&dir).await;
         return Err(Error::PythonSetup {
@@ -201,14 +279,20 @@ async fn build(dir: PathBuf, base: PathBuf, requirements: Option<String>, progre
         });
     }
     let marker = dir.join(READY_MARKER);
-    tokio::fs::write(&marker, PINS.join("\n")).await.map_err(|e| Error::io(&marker, e))?;
-    progress(ProvisionEvent::Finished { seconds: started.elapsed().as_secs() });
+    tokio::fs::write(&marker, PINS.join("\n"))
+        .await
+        .map_err(|e| Error::io(&marker, e))?;
+    progress(ProvisionEvent::Finished {
+        seconds: started.elapsed().as_secs(),
+    });
     Ok(env)
 }
 
 /// Runs `cmd`, reporting each "Collecting"/"Installing" line; returns success and the output.
 async fn run_streaming(mut cmd: Command, progress: &Progress) -> std::io::Result<(bool, String)> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let mut child = cmd.spawn()?;
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
@@ -269,7 +353,10 @@ mod tests {
     fn key_changes_with_requirements_and_python() {
         let a = env_key(Path::new("/usr/bin/python3"), "3.11.7", None);
         assert_eq!(a, env_key(Path::new("/usr/bin/python3"), "3.11.7", None));
-        assert_ne!(a, env_key(Path::new("/usr/bin/python3"), "3.11.7", Some("jmespath\n")));
+        assert_ne!(
+            a,
+            env_key(Path::new("/usr/bin/python3"), "3.11.7", Some("jmespath\n"))
+        );
         assert_ne!(a, env_key(Path::new("/usr/bin/python3"), "3.12.1", None));
         assert!(a.starts_with("py3.11.7-"));
     }

@@ -50,7 +50,8 @@ impl MetricsReceiver {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stopped.cancelled().await });
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await });
             if let Err(error) = serve.await {
                 tracing::warn!(%error, "Metrics receiver stopped.");
             }
@@ -65,13 +66,23 @@ impl MetricsReceiver {
 
     /// Opens collection for `run` and returns the endpoint the task should push to.
     pub fn register(&self, run: Uuid) -> String {
-        self.inner.runs.lock().expect("poisoned").entry(run).or_default();
+        self.inner
+            .runs
+            .lock()
+            .expect("poisoned")
+            .entry(run)
+            .or_default();
         format!("http://{}/runs/{run}/v1/metrics", self.addr)
     }
 
     /// Closes collection for `run` and returns what it pushed, in arrival order.
     pub fn take(&self, run: Uuid) -> Vec<MetricPoint> {
-        self.inner.runs.lock().expect("poisoned").remove(&run).unwrap_or_default()
+        self.inner
+            .runs
+            .lock()
+            .expect("poisoned")
+            .remove(&run)
+            .unwrap_or_default()
     }
 
     /// Where points posted to the plain `/v1/metrics` go (dropped when unset).
@@ -86,16 +97,27 @@ impl Drop for MetricsReceiver {
     }
 }
 
-fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(Encoding, Vec<MetricPoint>), (StatusCode, String)> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+fn decode(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Encoding, Vec<MetricPoint>), (StatusCode, String)> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let Some(encoding) = Encoding::from_content_type(content_type) else {
-        let message = format!("unsupported content type {content_type:?}; send application/x-protobuf or application/json");
+        let message = format!(
+            "unsupported content type {content_type:?}; send application/x-protobuf or application/json"
+        );
         return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, message));
     };
     match decode_metrics(body, encoding) {
         Ok((points, skipped)) => {
             if skipped > 0 {
-                tracing::debug!(skipped, "Summary and exponential-histogram points are not kept.");
+                tracing::debug!(
+                    skipped,
+                    "Summary and exponential-histogram points are not kept."
+                );
             }
             Ok((encoding, points))
         }
@@ -104,10 +126,19 @@ fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(Encoding, Vec<MetricPoint
 }
 
 fn ok(encoding: Encoding) -> Response {
-    ([(header::CONTENT_TYPE, encoding.content_type())], success_response(encoding)).into_response()
+    (
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        success_response(encoding),
+    )
+        .into_response()
 }
 
-async fn for_run(State(inner): State<Arc<Inner>>, Path(run): Path<Uuid>, headers: HeaderMap, body: Bytes) -> Response {
+async fn for_run(
+    State(inner): State<Arc<Inner>>,
+    Path(run): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (encoding, points) = match decode(&headers, &body) {
         Ok(decoded) => decoded,
         Err(refusal) => return refusal.into_response(),
@@ -115,12 +146,18 @@ async fn for_run(State(inner): State<Arc<Inner>>, Path(run): Path<Uuid>, headers
     match inner.runs.lock().expect("poisoned").get_mut(&run) {
         Some(list) => list.extend(points),
         // A flush after the run was collected: acknowledged so the exporter does not retry.
-        None => tracing::debug!(%run, points = points.len(), "Metrics arrived after their run ended."),
+        None => {
+            tracing::debug!(%run, points = points.len(), "Metrics arrived after their run ended.")
+        }
     }
     ok(encoding)
 }
 
-async fn unattributed(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn unattributed(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (encoding, points) = match decode(&headers, &body) {
         Ok(decoded) => decoded,
         Err(refusal) => return refusal.into_response(),

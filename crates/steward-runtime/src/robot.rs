@@ -92,7 +92,10 @@ impl Parser {
         let mut section = Section::None;
         let mut continues = Continues::Nothing;
         for (index, raw_line) in source.lines().enumerate() {
-            let line = raw_line.strip_prefix('\u{feff}').unwrap_or(raw_line).trim_end();
+            let line = raw_line
+                .strip_prefix('\u{feff}')
+                .unwrap_or(raw_line)
+                .trim_end();
             if line.starts_with('*') {
                 section = section_of(line);
                 continues = Continues::Nothing;
@@ -102,7 +105,8 @@ impl Parser {
             if cells.is_empty() {
                 continue;
             }
-            let indented = line.starts_with([' ', '\t']) || line.starts_with("| ") && cells_indented(line);
+            let indented =
+                line.starts_with([' ', '\t']) || line.starts_with("| ") && cells_indented(line);
             match section {
                 Section::Settings => continues = self.setting(&cells, continues),
                 Section::Tasks if !indented && cells[0] != "..." => {
@@ -141,7 +145,9 @@ impl Parser {
         }
         match normalize(name).as_str() {
             "metadata" if !rest.is_empty() => {
-                self.file.metadata.insert(rest[0].clone(), rest[1..].join(" "));
+                self.file
+                    .metadata
+                    .insert(rest[0].clone(), rest[1..].join(" "));
                 Continues::Nothing
             }
             "documentation" => {
@@ -157,8 +163,12 @@ impl Parser {
     }
 
     fn task_body(&mut self, cells: &[String], continues: Continues) -> Continues {
-        let Some(task) = self.file.tasks.last_mut() else { return Continues::Nothing };
-        let Some(first) = cells.first() else { return continues };
+        let Some(task) = self.file.tasks.last_mut() else {
+            return Continues::Nothing;
+        };
+        let Some(first) = cells.first() else {
+            return continues;
+        };
         if first == "..." {
             match continues {
                 Continues::Tags => task.tags.extend(cells[1..].iter().cloned()),
@@ -201,7 +211,10 @@ fn section_of(header: &str) -> Section {
 }
 
 fn normalize(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect()
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// True when a pipe-separated line has an empty first cell (`|   | Keyword |`).
@@ -242,7 +255,8 @@ fn split_separated(line: &str) -> Vec<&str> {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let is_sep = bytes[i] == b'\t' || (bytes[i] == b' ' && i + 1 < bytes.len() && bytes[i + 1] == b' ');
+        let is_sep =
+            bytes[i] == b'\t' || (bytes[i] == b' ' && i + 1 < bytes.len() && bytes[i + 1] == b' ');
         // A backslash before the spaces escapes the separator in robot syntax.
         if is_sep && !(i > 0 && bytes[i - 1] == b'\\') {
             out.push(&line[start..i]);
@@ -291,10 +305,16 @@ Suite Initialization
     #[test]
     fn reads_raw_titles_lines_tags_and_docs() {
         let file = RobotFile::parse(SOURCE);
-        assert_eq!(file.titles(), vec!["Check `${URL}` Responds [fast] *now*", "Second Task"]);
+        assert_eq!(
+            file.titles(),
+            vec!["Check `${URL}` Responds [fast] *now*", "Second Task"]
+        );
         let first = &file.tasks[0];
         assert_eq!(first.line, 11);
-        assert_eq!(first.tags, vec!["suite-tag", "access:read-only", "data:logs"]);
+        assert_eq!(
+            first.tags,
+            vec!["suite-tag", "access:read-only", "data:logs"]
+        );
         assert_eq!(first.documentation, "Fetches the URL.\nTwice.");
         assert_eq!(file.tasks[1].line, 19);
         assert_eq!(file.metadata["Display Name"], "HTTP Endpoint Health");
@@ -303,7 +323,9 @@ Suite Initialization
 
     #[test]
     fn keywords_section_is_not_tasks_and_test_cases_header_is() {
-        let file = RobotFile::parse("*** Keywords ***\nNot A Task\n    Log  x\n***Test Cases***\nA Test\n    Log  y\n");
+        let file = RobotFile::parse(
+            "*** Keywords ***\nNot A Task\n    Log  x\n***Test Cases***\nA Test\n    Log  y\n",
+        );
         assert_eq!(file.titles(), vec!["A Test"]);
         let file = RobotFile::parse("*** Task ***\nOnly\n    Log  y\n");
         assert_eq!(file.titles(), vec!["Only"]);
@@ -311,11 +333,13 @@ Suite Initialization
 
     #[test]
     fn pipe_format_is_understood() {
-        let file = RobotFile::parse("| *** Tasks *** |\n| Piped Task | Log | x |\n|    | [Tags] | t1 |\n");
+        let file =
+            RobotFile::parse("| *** Tasks *** |\n| Piped Task | Log | x |\n|    | [Tags] | t1 |\n");
         // The header line starts with '|' not '*', so nothing is a task section: robot agrees
         // only when the header is the first cell; check the common spelling instead.
         assert!(file.tasks.is_empty());
-        let file = RobotFile::parse("*** Tasks ***\n| Piped Task | Log | x |\n|    | [Tags] | t1 |\n");
+        let file =
+            RobotFile::parse("*** Tasks ***\n| Piped Task | Log | x |\n|    | [Tags] | t1 |\n");
         assert_eq!(file.titles(), vec!["Piped Task"]);
         assert_eq!(file.tasks[0].tags, vec!["t1"]);
     }

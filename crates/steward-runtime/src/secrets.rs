@@ -29,11 +29,24 @@ pub const MASK: &str = "********";
 
 /// Writes each secret to its own file, mode 0400, in `dir` (created with mode 0700).
 pub fn materialize(dir: &Path, secrets: &[SecretValue]) -> Result<Vec<(String, PathBuf)>> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))?;
     let mut out = Vec::with_capacity(secrets.len());
     for (index, secret) in secrets.iter().enumerate() {
-        let safe: String =
-            secret.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let safe: String = secret
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         let path = dir.join(format!("{index}-{safe}"));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -41,7 +54,8 @@ pub fn materialize(dir: &Path, secrets: &[SecretValue]) -> Result<Vec<(String, P
             .mode(0o400)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        file.write_all(secret.value.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        file.write_all(secret.value.as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
         out.push((secret.name.clone(), path));
     }
     Ok(out)
@@ -57,11 +71,30 @@ fn needles(secrets: &[SecretValue]) -> Vec<String> {
         let json = serde_json::to_string(secret.value.trim()).unwrap_or_default();
         forms.push(json.trim_matches('"').to_string());
         forms.push(
-            secret.value.trim().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;"),
+            secret
+                .value
+                .trim()
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;"),
         );
         if secret.value.trim().contains('\n') {
-            forms.extend(secret.value.lines().map(str::trim).filter(|l| l.len() >= 16).map(str::to_string));
-            forms.extend(secret.value.split_whitespace().filter(|w| w.len() >= 16).map(str::to_string));
+            forms.extend(
+                secret
+                    .value
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 16)
+                    .map(str::to_string),
+            );
+            forms.extend(
+                secret
+                    .value
+                    .split_whitespace()
+                    .filter(|w| w.len() >= 16)
+                    .map(str::to_string),
+            );
         }
         out.extend(forms.into_iter().filter(|f| f.len() >= MIN_REDACTED_LEN));
     }
@@ -90,7 +123,9 @@ pub fn redact_file(path: &Path, secrets: &[SecretValue]) -> Result<usize> {
         return Ok(0);
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let Ok(mut text) = String::from_utf8(bytes) else { return Ok(0) };
+    let Ok(mut text) = String::from_utf8(bytes) else {
+        return Ok(0);
+    };
     let count = redact_text(&mut text, secrets);
     if count > 0 {
         std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
@@ -104,17 +139,30 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn secret(name: &str, value: &str) -> SecretValue {
-        SecretValue { name: name.into(), value: value.into() }
+        SecretValue {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 
     #[test]
     fn files_are_private_and_named_safely() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("secrets");
-        let files = materialize(&root, &[secret("api/token", "s3cr3t\n"), secret("kubeconfig", "k")]).unwrap();
-        assert_eq!(std::fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+        let files = materialize(
+            &root,
+            &[secret("api/token", "s3cr3t\n"), secret("kubeconfig", "k")],
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         for (_, path) in &files {
-            assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o400);
+            assert_eq!(
+                std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+                0o400
+            );
             assert_eq!(path.parent().unwrap(), root);
         }
         assert_eq!(files[0].0, "api/token");
@@ -124,7 +172,9 @@ mod tests {
     #[test]
     fn values_are_masked_in_every_form() {
         let secrets = [secret("tok", "  abc\"<d>&e  "), secret("short", "ab")];
-        let mut text = String::from("raw abc\"<d>&e | json abc\\\"<d>&e | html abc&quot;&lt;d&gt;&amp;e | ab stays");
+        let mut text = String::from(
+            "raw abc\"<d>&e | json abc\\\"<d>&e | html abc&quot;&lt;d&gt;&amp;e | ab stays",
+        );
         let n = redact_text(&mut text, &secrets);
         assert_eq!(n, 3, "{text}");
         assert!(!text.contains("abc"), "{text}");

@@ -25,10 +25,18 @@ async fn runtime(work: &Path) -> Runtime {
             fixture_collection(),
         )]),
     };
-    Runtime::start(config, Arc::new(|event| eprintln!("python env: {event:?}"))).await.unwrap()
+    Runtime::start(config, Arc::new(|event| eprintln!("python env: {event:?}")))
+        .await
+        .unwrap()
 }
 
-fn spec(kind: RunKind, repo: &str, path: &str, config: &[(&str, &str)], titles: &[&str]) -> RunSpec {
+fn spec(
+    kind: RunKind,
+    repo: &str,
+    path: &str,
+    config: &[(&str, &str)],
+    titles: &[&str],
+) -> RunSpec {
     RunSpec {
         run_id: Uuid::now_v7(),
         kind,
@@ -41,7 +49,13 @@ fn spec(kind: RunKind, repo: &str, path: &str, config: &[(&str, &str)], titles: 
             path_to_robot: Some(path.into()),
             path_to_yaml: None,
         },
-        config: config.iter().map(|(n, v)| ConfigVar { name: n.to_string(), value: v.to_string() }).collect(),
+        config: config
+            .iter()
+            .map(|(n, v)| ConfigVar {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
         secrets: vec![],
         task_titles: titles.iter().map(|t| t.to_string()).collect(),
         timeout_seconds: 120,
@@ -57,21 +71,51 @@ async fn http_sli_pushes_its_value_and_sub_metrics_over_otlp() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime(dir.path()).await;
     let urls = format!("{0}/status/200,{0}/health", target.base_url());
-    let spec = spec(RunKind::Sli, "builtin://steward", "codebundles/http-endpoint-health/sli.robot", &[("URLS", &urls)], &[]);
-    let done = runtime.execute(&spec, &[], &dir.path().join("out"), &CancellationToken::new()).await;
+    let spec = spec(
+        RunKind::Sli,
+        "builtin://steward",
+        "codebundles/http-endpoint-health/sli.robot",
+        &[("URLS", &urls)],
+        &[],
+    );
+    let done = runtime
+        .execute(
+            &spec,
+            &[],
+            &dir.path().join("out"),
+            &CancellationToken::new(),
+        )
+        .await;
     let result = done.result;
     assert_eq!(result.status, RunStatus::Succeeded, "{result:#?}");
     assert_eq!(result.sli_value, Some(0.5), "{result:#?}");
     let sub: Vec<&str> = result.metrics.iter().map(|m| m.name.as_str()).collect();
-    assert!(sub.contains(&"web_check__sli__healthy_endpoints"), "{sub:?}");
-    let healthy = result.metrics.iter().find(|m| m.name == "web_check__sli__healthy_endpoints").unwrap();
+    assert!(
+        sub.contains(&"web_check__sli__healthy_endpoints"),
+        "{sub:?}"
+    );
+    let healthy = result
+        .metrics
+        .iter()
+        .find(|m| m.name == "web_check__sli__healthy_endpoints")
+        .unwrap();
     assert_eq!(healthy.value, 1.0);
     assert_eq!(healthy.attributes["workspace"], "ws");
     for artifact in ["log.html", "stdout.txt", "report.jsonl"] {
-        assert!(result.artifacts.iter().any(|a| a == artifact), "{artifact} missing from {:?}", result.artifacts);
+        assert!(
+            result.artifacts.iter().any(|a| a == artifact),
+            "{artifact} missing from {:?}",
+            result.artifacts
+        );
         assert!(done.out_dir.join(artifact).is_file());
     }
-    assert!(!dir.path().join("work").join(spec.run_id.to_string()).exists(), "run directory left behind");
+    assert!(
+        !dir.path()
+            .join("work")
+            .join(spec.run_id.to_string())
+            .exists(),
+        "run directory left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,17 +125,49 @@ async fn http_runbook_raises_issues_and_runs_only_the_selected_task() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime(dir.path()).await;
     let urls = format!("{0}/health,http://127.0.0.1:1/", target.base_url());
-    let all = spec(RunKind::Runbook, "builtin://steward", "codebundles/http-endpoint-health/runbook.robot", &[("URLS", &urls)], &["*"]);
-    let result = runtime.execute(&all, &[], &dir.path().join("all"), &CancellationToken::new()).await.result;
+    let all = spec(
+        RunKind::Runbook,
+        "builtin://steward",
+        "codebundles/http-endpoint-health/runbook.robot",
+        &[("URLS", &urls)],
+        &["*"],
+    );
+    let result = runtime
+        .execute(
+            &all,
+            &[],
+            &dir.path().join("all"),
+            &CancellationToken::new(),
+        )
+        .await
+        .result;
     assert_eq!(result.status, RunStatus::Succeeded, "{result:#?}");
     assert_eq!(result.tasks.len(), 2);
-    let titles: Vec<(u8, &str)> = result.issues.iter().map(|i| (i.severity, i.title.as_str())).collect();
+    let titles: Vec<(u8, &str)> = result
+        .issues
+        .iter()
+        .map(|i| (i.severity, i.title.as_str()))
+        .collect();
     assert_eq!(titles.len(), 2, "{titles:?}");
-    let server_error = result.issues.iter().find(|i| i.title.ends_with("answered 503")).expect("issue for the 503");
+    let server_error = result
+        .issues
+        .iter()
+        .find(|i| i.title.ends_with("answered 503"))
+        .expect("issue for the 503");
     assert_eq!(server_error.severity, 2);
-    assert!(server_error.next_steps.contains("logs"), "{server_error:#?}");
-    assert_eq!(server_error.task_name, "Check HTTP Endpoint Availability and Latency");
-    let refused = result.issues.iter().find(|i| i.title.contains("unreachable")).expect("issue for the refused port");
+    assert!(
+        server_error.next_steps.contains("logs"),
+        "{server_error:#?}"
+    );
+    assert_eq!(
+        server_error.task_name,
+        "Check HTTP Endpoint Availability and Latency"
+    );
+    let refused = result
+        .issues
+        .iter()
+        .find(|i| i.title.contains("unreachable"))
+        .expect("issue for the refused port");
     assert!(refused.actual.contains("exit code 7"), "{refused:#?}");
     assert!(done_report_mentions(&dir.path().join("all"), "503"));
 
@@ -102,14 +178,24 @@ async fn http_runbook_raises_issues_and_runs_only_the_selected_task() {
         &[("URLS", &urls)],
         &["Inspect HTTP Response Headers"],
     );
-    let result = runtime.execute(&one, &[], &dir.path().join("one"), &CancellationToken::new()).await.result;
+    let result = runtime
+        .execute(
+            &one,
+            &[],
+            &dir.path().join("one"),
+            &CancellationToken::new(),
+        )
+        .await
+        .result;
     let ran: Vec<&str> = result.tasks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(ran, vec!["Inspect HTTP Response Headers"]);
     assert!(result.issues.is_empty());
 }
 
 fn done_report_mentions(out: &Path, needle: &str) -> bool {
-    std::fs::read_to_string(out.join("report.jsonl")).unwrap_or_default().contains(needle)
+    std::fs::read_to_string(out.join("report.jsonl"))
+        .unwrap_or_default()
+        .contains(needle)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,9 +214,14 @@ async fn import_secret_reads_a_private_file_that_is_gone_after_the_run() {
         workspace_key: "file@/wherever/the/runner/found/it".into(),
     }];
     let token = "tok-9f8e7d6c5b4a";
-    let secrets = [SecretValue { name: "api_token".into(), value: format!("{token}\n") }];
+    let secrets = [SecretValue {
+        name: "api_token".into(),
+        value: format!("{token}\n"),
+    }];
     let out = dir.path().join("out");
-    let done = runtime.execute(&spec, &secrets, &out, &CancellationToken::new()).await;
+    let done = runtime
+        .execute(&spec, &secrets, &out, &CancellationToken::new())
+        .await;
     let result = done.result;
     assert_eq!(result.status, RunStatus::Succeeded, "{result:#?}");
     assert_eq!(result.tasks[0].name, "Use The Token For `billing`");
@@ -139,14 +230,30 @@ async fn import_secret_reads_a_private_file_that_is_gone_after_the_run() {
 
     let report = std::fs::read_to_string(out.join("report.jsonl")).unwrap();
     // The keyword library's copy of the secret was made and read inside the run...
-    let copy = report.split("copy=").nth(1).and_then(|s| s.split_whitespace().next()).expect("copy path in report");
+    let copy = report
+        .split("copy=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("copy path in report");
     assert!(report.contains("sha="), "{report}");
     // ...and RW_SECRETS_KEYS pointed at a file in the run's private directory.
     let keys = report.split("keys=").nth(1).unwrap();
-    let secret_path = keys.split("file@").nth(1).unwrap().split(['"', '\\']).next().unwrap();
-    assert!(secret_path.contains(&spec.run_id.to_string()), "{secret_path}");
+    let secret_path = keys
+        .split("file@")
+        .nth(1)
+        .unwrap()
+        .split(['"', '\\'])
+        .next()
+        .unwrap();
+    assert!(
+        secret_path.contains(&spec.run_id.to_string()),
+        "{secret_path}"
+    );
     // Both are gone now.
-    assert!(!Path::new(secret_path).exists(), "{secret_path} left behind");
+    assert!(
+        !Path::new(secret_path).exists(),
+        "{secret_path} left behind"
+    );
     assert!(!Path::new(copy).exists(), "{copy} left behind");
     // The value never reaches what is uploaded.
     for artifact in ["report.jsonl", "stdout.txt", "log.html", "issues.jsonl"] {
@@ -168,9 +275,20 @@ async fn a_task_past_its_time_limit_is_killed_and_reported() {
         &["Sleep Past The Timeout"],
     );
     spec.timeout_seconds = 4;
-    let secrets = [SecretValue { name: "api_token".into(), value: "x".into() }];
+    let secrets = [SecretValue {
+        name: "api_token".into(),
+        value: "x".into(),
+    }];
     let started = std::time::Instant::now();
-    let result = runtime.execute(&spec, &secrets, &dir.path().join("out"), &CancellationToken::new()).await.result;
+    let result = runtime
+        .execute(
+            &spec,
+            &secrets,
+            &dir.path().join("out"),
+            &CancellationToken::new(),
+        )
+        .await
+        .result;
     assert_eq!(result.status, RunStatus::TimedOut, "{result:#?}");
     assert!(result.error.as_deref().unwrap().contains("4s"));
     assert!(started.elapsed().as_secs() < 40);
@@ -181,20 +299,74 @@ async fn a_task_past_its_time_limit_is_killed_and_reported() {
 async fn unknown_titles_and_missing_bundles_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime(dir.path()).await;
-    let bad_title = spec(RunKind::Runbook, "builtin://steward", "codebundles/dns-resolution/runbook.robot", &[], &["Nope"]);
-    let result = runtime.execute(&bad_title, &[], &dir.path().join("a"), &CancellationToken::new()).await.result;
+    let bad_title = spec(
+        RunKind::Runbook,
+        "builtin://steward",
+        "codebundles/dns-resolution/runbook.robot",
+        &[],
+        &["Nope"],
+    );
+    let result = runtime
+        .execute(
+            &bad_title,
+            &[],
+            &dir.path().join("a"),
+            &CancellationToken::new(),
+        )
+        .await
+        .result;
     assert_eq!(result.status, RunStatus::Error);
     let error = result.error.unwrap();
-    assert!(error.contains("\"Nope\"") && error.contains("Check DNS Resolution of `${HOSTNAMES}`"), "{error}");
+    assert!(
+        error.contains("\"Nope\"") && error.contains("Check DNS Resolution of `${HOSTNAMES}`"),
+        "{error}"
+    );
 
-    let missing = spec(RunKind::Runbook, "builtin://steward", "codebundles/nope/runbook.robot", &[], &[]);
-    let result = runtime.execute(&missing, &[], &dir.path().join("b"), &CancellationToken::new()).await.result;
+    let missing = spec(
+        RunKind::Runbook,
+        "builtin://steward",
+        "codebundles/nope/runbook.robot",
+        &[],
+        &[],
+    );
+    let result = runtime
+        .execute(
+            &missing,
+            &[],
+            &dir.path().join("b"),
+            &CancellationToken::new(),
+        )
+        .await
+        .result;
     assert_eq!(result.status, RunStatus::Error);
-    assert!(result.error.unwrap().contains("codebundles/nope/runbook.robot"));
+    assert!(
+        result
+            .error
+            .unwrap()
+            .contains("codebundles/nope/runbook.robot")
+    );
 
     // A required variable that is not configured fails the suite setup, visibly.
-    let unset = spec(RunKind::Runbook, "builtin://steward", "codebundles/dns-resolution/runbook.robot", &[], &[]);
-    let result = runtime.execute(&unset, &[], &dir.path().join("c"), &CancellationToken::new()).await.result;
+    let unset = spec(
+        RunKind::Runbook,
+        "builtin://steward",
+        "codebundles/dns-resolution/runbook.robot",
+        &[],
+        &[],
+    );
+    let result = runtime
+        .execute(
+            &unset,
+            &[],
+            &dir.path().join("c"),
+            &CancellationToken::new(),
+        )
+        .await
+        .result;
     assert_eq!(result.status, RunStatus::Failed, "{result:#?}");
-    assert!(result.tasks[0].message.contains("HOSTNAMES"), "{:?}", result.tasks[0]);
+    assert!(
+        result.tasks[0].message.contains("HOSTNAMES"),
+        "{:?}",
+        result.tasks[0]
+    );
 }

@@ -29,7 +29,11 @@ pub fn cache_dir() -> PathBuf {
 
 /// The repository root (where the workspace `Cargo.toml` is).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("crates/<name> layout").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/<name> layout")
+        .to_path_buf()
 }
 
 /// Polls `check` every 100 ms until it returns `Some` or `timeout` passes.
@@ -42,7 +46,10 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -61,7 +68,10 @@ pub async fn wait_until_async<T, F: std::future::Future<Output = Option<T>>>(
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -81,23 +91,35 @@ impl HttpTarget {
     /// Starts the server on a thread of its own (usable from sync and async tests alike).
     pub fn start() -> Self {
         let health = Arc::new(AtomicU16::new(200));
-        let app = Router::new()
-            .route("/health", get(|State(h): State<Arc<AtomicU16>>| async move { status(h.load(Ordering::SeqCst)) }))
-            .route("/status/{code}", get(|UrlPath(code): UrlPath<u16>| async move { status(code) }))
-            .route(
-                "/slow/{millis}",
-                get(|UrlPath(ms): UrlPath<u64>| async move {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                    "slow but fine"
-                }),
-            )
-            .with_state(health.clone());
+        let app =
+            Router::new()
+                .route(
+                    "/health",
+                    get(|State(h): State<Arc<AtomicU16>>| async move {
+                        status(h.load(Ordering::SeqCst))
+                    }),
+                )
+                .route(
+                    "/status/{code}",
+                    get(|UrlPath(code): UrlPath<u16>| async move { status(code) }),
+                )
+                .route(
+                    "/slow/{millis}",
+                    get(|UrlPath(ms): UrlPath<u64>| async move {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        "slow but fine"
+                    }),
+                )
+                .with_state(health.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let _ = axum::serve(listener, app)
@@ -107,7 +129,11 @@ impl HttpTarget {
                     .await;
             });
         });
-        HttpTarget { addr, health, stop: Some(stop) }
+        HttpTarget {
+            addr,
+            health,
+            stop: Some(stop),
+        }
     }
 
     /// `http://127.0.0.1:<port>`
@@ -144,9 +170,16 @@ impl Process {
     /// Spawns `cmd`, its output going to `log` (stdout and stderr together).
     pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Self {
         let out = std::fs::File::create(log).unwrap();
-        cmd.stdout(out.try_clone().unwrap()).stderr(out).stdin(std::process::Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Process { child, name: name.to_string() }
+        cmd.stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(std::process::Stdio::null());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process {
+            child,
+            name: name.to_string(),
+        }
     }
 
     /// The process id.
@@ -193,14 +226,24 @@ impl Drop for Process {
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests on one machine).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Blocking GET returning the status and the body as JSON (or `Null` when not JSON).
 pub fn get_json(url: &str) -> Option<(u16, serde_json::Value)> {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().ok()?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .ok()?;
     let response = client.get(url).send().ok()?;
     let status = response.status().as_u16();
     let text = response.text().ok()?;
-    Some((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)))
+    Some((
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    ))
 }

@@ -19,11 +19,25 @@ pub struct LoadProblem {
 }
 
 impl LoadProblem {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>, skipped: impl Into<String>) -> Self {
-        LoadProblem { path: path.into(), line: None, column: None, message: message.into(), skipped: skipped.into() }
+    pub(crate) fn new(
+        path: impl Into<String>,
+        message: impl Into<String>,
+        skipped: impl Into<String>,
+    ) -> Self {
+        LoadProblem {
+            path: path.into(),
+            line: None,
+            column: None,
+            message: message.into(),
+            skipped: skipped.into(),
+        }
     }
 
-    pub(crate) fn from_yaml(path: &str, err: &serde_yaml::Error, skipped: impl Into<String>) -> Self {
+    pub(crate) fn from_yaml(
+        path: &str,
+        err: &serde_yaml::Error,
+        skipped: impl Into<String>,
+    ) -> Self {
         let location = err.location();
         // yaml errors end with " at line L column C"; the location is reported on its own.
         let mut message = err.to_string();
@@ -65,7 +79,9 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// No `workspace.yaml` at the root.
-    #[error("{0}: no workspace.yaml here; a workspace tree holds workspace.yaml and slxs/<name>/slx.yaml")]
+    #[error(
+        "{0}: no workspace.yaml here; a workspace tree holds workspace.yaml and slxs/<name>/slx.yaml"
+    )]
     MissingWorkspaceFile(String),
     /// `workspace.yaml` itself is unusable.
     #[error("{0}")]

@@ -12,8 +12,8 @@ mod tree;
 pub use error::{LoadError, LoadProblem};
 pub use tree::{SlxDocuments, WorkspaceTree};
 
-use serde::{Deserialize, Deserializer, Serialize};
 use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
@@ -66,10 +66,18 @@ pub struct ObjectMeta {
     #[serde(default)]
     pub name: String,
     /// `metadata.labels`
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "string_map"
+    )]
     pub labels: BTreeMap<String, String>,
     /// `metadata.annotations`
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "string_map"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -115,7 +123,13 @@ impl<S: serde::de::DeserializeOwned + Default> Document<S> {
     pub fn parse(text: &str) -> Result<Self, serde_yaml::Error> {
         let typed: Typed<S> = serde_yaml::from_str(text)?;
         let raw: Value = serde_yaml::from_str(text)?;
-        Ok(Document { api_version: typed.api_version, kind: typed.kind, metadata: typed.metadata, spec: typed.spec, raw })
+        Ok(Document {
+            api_version: typed.api_version,
+            kind: typed.kind,
+            metadata: typed.metadata,
+            spec: typed.spec,
+            raw,
+        })
     }
 }
 
@@ -128,7 +142,12 @@ impl<S> Document<S> {
 
 impl<S: Serialize> Serialize for Document<S> {
     fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
-        let typed = TypedRef { api_version: &self.api_version, kind: &self.kind, metadata: &self.metadata, spec: &self.spec };
+        let typed = TypedRef {
+            api_version: &self.api_version,
+            kind: &self.kind,
+            metadata: &self.metadata,
+            spec: &self.spec,
+        };
         let typed = serde_yaml::to_value(typed).map_err(Z::Error::custom)?;
         let mut merged = self.raw.clone();
         overlay(&mut merged, typed);
@@ -139,8 +158,15 @@ impl<S: Serialize> Serialize for Document<S> {
 impl<'de, S: serde::de::DeserializeOwned + Default> Deserialize<'de> for Document<S> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Value::deserialize(deserializer)?;
-        let typed: Typed<S> = serde_yaml::from_value(raw.clone()).map_err(serde::de::Error::custom)?;
-        Ok(Document { api_version: typed.api_version, kind: typed.kind, metadata: typed.metadata, spec: typed.spec, raw })
+        let typed: Typed<S> =
+            serde_yaml::from_value(raw.clone()).map_err(serde::de::Error::custom)?;
+        Ok(Document {
+            api_version: typed.api_version,
+            kind: typed.kind,
+            metadata: typed.metadata,
+            spec: typed.spec,
+            raw,
+        })
     }
 }
 
@@ -258,7 +284,11 @@ pub struct SliSpec {
     #[serde(default)]
     pub code_bundle: CodeBundleRef,
     /// Seconds between two runs.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_u64"
+    )]
     pub interval_seconds: Option<u64>,
     /// Environment variables for the task.
     #[serde(default)]
@@ -398,13 +428,18 @@ impl<'de> serde::de::Visitor<'de> for Seconds {
         Ok(Some(v))
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        u64::try_from(v).map(Some).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        u64::try_from(v)
+            .map(Some)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
         Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        v.trim().parse().map(Some).map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+        v.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
     }
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)

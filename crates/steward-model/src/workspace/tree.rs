@@ -1,7 +1,8 @@
 //! The on-disk layout: `workspace.yaml` and `slxs/<name>/{slx,sli,slo,runbook}.yaml`.
 
 use super::{
-    API_VERSION, Document, Kind, LoadError, LoadProblem, RunbookDoc, SliDoc, SloDoc, SlxDoc, WorkspaceDoc,
+    API_VERSION, Document, Kind, LoadError, LoadProblem, RunbookDoc, SliDoc, SloDoc, SlxDoc,
+    WorkspaceDoc,
 };
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -31,7 +32,11 @@ pub struct SlxDocuments {
 impl SlxDocuments {
     /// `metadata.name` of `slx.yaml`, or the directory name when that is empty.
     pub fn full_name(&self) -> &str {
-        if self.slx.metadata.name.is_empty() { &self.name } else { &self.slx.metadata.name }
+        if self.slx.metadata.name.is_empty() {
+            &self.name
+        } else {
+            &self.slx.metadata.name
+        }
     }
 }
 
@@ -69,14 +74,23 @@ impl WorkspaceTree {
     }
 
     /// Builds the tree from `(relative path, text)` pairs, as an upload delivers them.
-    pub fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<Self, LoadError> {
-        let files: BTreeMap<String, String> =
-            files.into_iter().map(|(path, text)| (normalize(&path), text)).collect();
-        let workspace_text =
-            files.get("workspace.yaml").ok_or_else(|| LoadError::MissingWorkspaceFile("(upload)".into()))?;
-        let workspace: WorkspaceDoc =
-            parse_document("workspace.yaml", workspace_text, Kind::Workspace, "workspace not loaded")
-                .map_err(LoadError::Workspace)?;
+    pub fn from_files(
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, LoadError> {
+        let files: BTreeMap<String, String> = files
+            .into_iter()
+            .map(|(path, text)| (normalize(&path), text))
+            .collect();
+        let workspace_text = files
+            .get("workspace.yaml")
+            .ok_or_else(|| LoadError::MissingWorkspaceFile("(upload)".into()))?;
+        let workspace: WorkspaceDoc = parse_document(
+            "workspace.yaml",
+            workspace_text,
+            Kind::Workspace,
+            "workspace not loaded",
+        )
+        .map_err(LoadError::Workspace)?;
         if workspace.metadata.name.is_empty() {
             return Err(LoadError::Workspace(LoadProblem::new(
                 "workspace.yaml",
@@ -94,7 +108,10 @@ impl WorkspaceTree {
             }
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(slx), Some(file), None) if !slx.is_empty() => {
-                    by_slx.entry(slx.to_string()).or_default().insert(file.to_string(), text.clone());
+                    by_slx
+                        .entry(slx.to_string())
+                        .or_default()
+                        .insert(file.to_string(), text.clone());
                 }
                 _ => {} // deeper files are kept in `files` but belong to no document
             }
@@ -113,7 +130,13 @@ impl WorkspaceTree {
                 }
             }
         }
-        Ok(WorkspaceTree { workspace, slxs, files, problems, skipped_slxs })
+        Ok(WorkspaceTree {
+            workspace,
+            slxs,
+            files,
+            problems,
+            skipped_slxs,
+        })
     }
 
     /// The workspace's short name.
@@ -145,7 +168,11 @@ fn load_slx(name: &str, files: &BTreeMap<String, String>) -> Result<SlxDocuments
         ));
     }
     let Some(slx_text) = files.get("slx.yaml") else {
-        return Err(LoadProblem::new(path("slx.yaml"), "missing; every SLX directory needs an slx.yaml", skipped));
+        return Err(LoadProblem::new(
+            path("slx.yaml"),
+            "missing; every SLX directory needs an slx.yaml",
+            skipped,
+        ));
     };
     let slx: SlxDoc = parse_document(&path("slx.yaml"), slx_text, Kind::ServiceLevelX, &skipped)?;
     let sli: Option<SliDoc> = parse_optional(files, name, Kind::ServiceLevelIndicator, &skipped)?;
@@ -157,12 +184,27 @@ fn load_slx(name: &str, files: &BTreeMap<String, String>) -> Result<SlxDocuments
     if let Some(runbook) = &runbook {
         require_robot(&path("runbook.yaml"), &runbook.spec.code_bundle, &skipped)?;
     }
-    Ok(SlxDocuments { name: name.to_string(), slx, sli, slo, runbook, files: files.clone() })
+    Ok(SlxDocuments {
+        name: name.to_string(),
+        slx,
+        sli,
+        slo,
+        runbook,
+        files: files.clone(),
+    })
 }
 
-fn require_robot(path: &str, bundle: &super::CodeBundleRef, skipped: &str) -> Result<(), LoadProblem> {
+fn require_robot(
+    path: &str,
+    bundle: &super::CodeBundleRef,
+    skipped: &str,
+) -> Result<(), LoadProblem> {
     if bundle.repo_url.trim().is_empty() {
-        return Err(LoadProblem::new(path, "spec.codeBundle.repoUrl is empty; name the CodeCollection", skipped));
+        return Err(LoadProblem::new(
+            path,
+            "spec.codeBundle.repoUrl is empty; name the CodeCollection",
+            skipped,
+        ));
     }
     match bundle.path_to_robot.as_deref().map(str::trim) {
         Some(p) if p.ends_with(".robot") => Ok(()),
@@ -187,7 +229,14 @@ fn parse_optional<S: DeserializeOwned + Default>(
 ) -> Result<Option<Document<S>>, LoadProblem> {
     files
         .get(kind.file_name())
-        .map(|text| parse_document(&format!("slxs/{slx}/{}", kind.file_name()), text, kind, skipped))
+        .map(|text| {
+            parse_document(
+                &format!("slxs/{slx}/{}", kind.file_name()),
+                text,
+                kind,
+                skipped,
+            )
+        })
         .transpose()
 }
 
@@ -204,7 +253,12 @@ fn parse_document<S: DeserializeOwned + Default>(
             line: line_of(text, "kind:"),
             ..LoadProblem::new(
                 path,
-                format!("kind is {:?}, but {} holds kind {}", doc.kind, kind.file_name(), kind.as_str()),
+                format!(
+                    "kind is {:?}, but {} holds kind {}",
+                    doc.kind,
+                    kind.file_name(),
+                    kind.as_str()
+                ),
                 skipped,
             )
         });
@@ -214,7 +268,10 @@ fn parse_document<S: DeserializeOwned + Default>(
             line: line_of(text, "apiVersion:"),
             ..LoadProblem::new(
                 path,
-                format!("apiVersion is {:?}; workspace documents use {API_VERSION}", doc.api_version),
+                format!(
+                    "apiVersion is {:?}; workspace documents use {API_VERSION}",
+                    doc.api_version
+                ),
                 skipped,
             )
         });
@@ -231,11 +288,15 @@ pub(crate) fn is_valid_slx_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn normalize(path: &str) -> String {
-    path.trim_start_matches("./").trim_start_matches('/').replace('\\', "/")
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .replace('\\', "/")
 }
 
 fn read_dir_into(
@@ -259,14 +320,21 @@ fn read_dir_into(
         if name.starts_with('.') {
             continue;
         }
-        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
         let meta = entry.metadata().map_err(io(&path))?;
         if meta.is_dir() {
             read_dir_into(root, &path, files, problems)?;
         } else if meta.len() > MAX_FILE_BYTES {
             problems.push(LoadProblem::new(
                 relative,
-                format!("{} bytes is too large for a workspace file (limit {MAX_FILE_BYTES})", meta.len()),
+                format!(
+                    "{} bytes is too large for a workspace file (limit {MAX_FILE_BYTES})",
+                    meta.len()
+                ),
                 "file skipped",
             ));
         } else {
@@ -274,11 +342,13 @@ fn read_dir_into(
                 Ok(text) => {
                     files.insert(relative, text);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => problems.push(LoadProblem::new(
-                    relative,
-                    "not UTF-8 text; workspace files are YAML or Markdown",
-                    "file skipped",
-                )),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    problems.push(LoadProblem::new(
+                        relative,
+                        "not UTF-8 text; workspace files are YAML or Markdown",
+                        "file skipped",
+                    ))
+                }
                 Err(e) => return Err(LoadError::Io { path, source: e }),
             }
         }
@@ -329,22 +399,45 @@ mod tests {
         let problem = &tree.problems[0];
         assert_eq!(problem.path, "slxs/db/runbook.yaml");
         assert_eq!(problem.line, Some(8), "{problem}");
-        assert!(problem.to_string().starts_with("slxs/db/runbook.yaml:8:12:"), "{problem}");
-        assert!(problem.message.contains("configProvided[0].value"), "{problem}");
-        assert!(problem.message.contains("invalid type: sequence"), "{problem}");
+        assert!(
+            problem
+                .to_string()
+                .starts_with("slxs/db/runbook.yaml:8:12:"),
+            "{problem}"
+        );
+        assert!(
+            problem.message.contains("configProvided[0].value"),
+            "{problem}"
+        );
+        assert!(
+            problem.message.contains("invalid type: sequence"),
+            "{problem}"
+        );
     }
 
     #[test]
     fn kind_mismatch_names_the_kind_line() {
-        let tree = WorkspaceTree::from_files(files(&[("slxs/db/slx.yaml", SLX), ("slxs/db/sli.yaml", SLX)])).unwrap();
+        let tree = WorkspaceTree::from_files(files(&[
+            ("slxs/db/slx.yaml", SLX),
+            ("slxs/db/sli.yaml", SLX),
+        ]))
+        .unwrap();
         let problem = &tree.problems[0];
         assert_eq!(problem.line, Some(2));
-        assert!(problem.message.contains("sli.yaml holds kind ServiceLevelIndicator"), "{problem}");
+        assert!(
+            problem
+                .message
+                .contains("sli.yaml holds kind ServiceLevelIndicator"),
+            "{problem}"
+        );
     }
 
     #[test]
     fn missing_slx_yaml_and_missing_robot_path_are_reported() {
-        let no_path = SLI.replace("    pathToRobot: codebundles/http-endpoint-health/sli.robot\n", "");
+        let no_path = SLI.replace(
+            "    pathToRobot: codebundles/http-endpoint-health/sli.robot\n",
+            "",
+        );
         let tree = WorkspaceTree::from_files(files(&[
             ("slxs/orphan/runbook.yaml", SLI),
             ("slxs/nopath/slx.yaml", SLX),
@@ -352,8 +445,18 @@ mod tests {
         ]))
         .unwrap();
         let messages: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
-        assert!(messages.iter().any(|m| m.starts_with("slxs/orphan/slx.yaml: missing")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("pathToRobot is missing")), "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("slxs/orphan/slx.yaml: missing")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("pathToRobot is missing")),
+            "{messages:?}"
+        );
         assert_eq!(tree.slxs.len(), 1);
     }
 
@@ -371,7 +474,9 @@ mod tests {
     #[test]
     fn load_and_write_round_trip_byte_for_byte() {
         let src = tempfile::tempdir().unwrap();
-        let tree = WorkspaceTree::from_files(files(&[("slxs/web/taskset.yaml", "x: 1 # comment\n")])).unwrap();
+        let tree =
+            WorkspaceTree::from_files(files(&[("slxs/web/taskset.yaml", "x: 1 # comment\n")]))
+                .unwrap();
         tree.write_to(src.path()).unwrap();
         std::fs::create_dir_all(src.path().join(".git")).unwrap();
         std::fs::write(src.path().join(".git/HEAD"), "ref").unwrap();
@@ -380,7 +485,10 @@ mod tests {
         let dst = tempfile::tempdir().unwrap();
         again.write_to(dst.path()).unwrap();
         for (path, text) in &tree.files {
-            assert_eq!(&std::fs::read_to_string(dst.path().join(path)).unwrap(), text);
+            assert_eq!(
+                &std::fs::read_to_string(dst.path().join(path)).unwrap(),
+                text
+            );
         }
     }
 

@@ -17,10 +17,18 @@ pub(super) fn router() -> Router<Arc<AppState>> {
     Router::new().route("/api/v1/artifacts/{run}/{name}", get(download).put(upload))
 }
 
-fn verify(state: &AppState, method: &str, run: Uuid, name: &str, signature: &Signature) -> ApiResult<()> {
+fn verify(
+    state: &AppState,
+    method: &str,
+    run: Uuid,
+    name: &str,
+    signature: &Signature,
+) -> ApiResult<()> {
     check_name(name)?;
     let path = format!("/api/v1/artifacts/{run}/{name}");
-    state.signer.verify(method, &path, signature, chrono::Utc::now())
+    state
+        .signer
+        .verify(method, &path, signature, chrono::Utc::now())
 }
 
 async fn upload(
@@ -45,9 +53,18 @@ async fn download(
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&name)));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&name)),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // log.html needs its scripts, but must not run with the platform's origin.
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox allow-scripts"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox allow-scripts"),
+    );
     Ok(response)
 }

@@ -23,13 +23,25 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> ApiResult<Json<Vec<IssueView>>> {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<IssueView>>> {
     let status = match query.status.as_deref().unwrap_or("open") {
         "open" => Some(IssueStatus::Open),
         "resolved" => Some(IssueStatus::Resolved),
         "all" => None,
-        other => return Err(ApiError::BadRequest(format!("status={other:?}: use open, resolved or all"))),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "status={other:?}: use open, resolved or all"
+            )));
+        }
     };
-    let filter = IssueFilter { workspace: query.workspace, slx: query.slx, status, limit: query.limit.unwrap_or(100) };
+    let filter = IssueFilter {
+        workspace: query.workspace,
+        slx: query.slx,
+        status,
+        limit: query.limit.unwrap_or(100),
+    };
     Ok(Json(state.store.issues(&filter).await?))
 }

@@ -42,9 +42,14 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 /// Query strings whose rejections answer in the API's own error shape.
 pub(crate) struct Query<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Query<T> {
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for Query<T>
+{
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -60,7 +65,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(runs::router())
         .merge(issues::router())
         .merge(crate::ui::router())
-        .layer(middleware::from_fn_with_state(state.clone(), require_api_token));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_token,
+        ));
     Router::new()
         .merge(client)
         .merge(status::public_router())
@@ -72,7 +80,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 
 /// With an API token configured, client calls need it as a bearer token (or, for the page,
 /// in the `steward_token` cookie set by `/login?token=...`).
-async fn require_api_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Result<Response, ApiError> {
+async fn require_api_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let Some(expected) = state.config.api_token.as_deref() else {
         return Ok(next.run(request).await);
     };
@@ -85,9 +97,15 @@ async fn require_api_token(State(state): State<Arc<AppState>>, request: Request,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).and_then(|cookies| {
-        cookies.split(';').filter_map(|c| c.trim().strip_prefix("steward_token=")).next()
-    });
+    let cookie = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|cookies| {
+            cookies
+                .split(';')
+                .filter_map(|c| c.trim().strip_prefix("steward_token="))
+                .next()
+        });
     match bearer.or(cookie) {
         Some(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(next.run(request).await),
         Some(_) => Err(ApiError::Unauthorized("wrong API token".into())),
@@ -98,7 +116,10 @@ async fn require_api_token(State(state): State<Arc<AppState>>, request: Request,
 }
 
 /// Parses `since`: an RFC 3339 time, or a duration back from now (`90s`, `15m`, `1h`, `7d`).
-pub(crate) fn parse_since(text: Option<&str>, default: std::time::Duration) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+pub(crate) fn parse_since(
+    text: Option<&str>,
+    default: std::time::Duration,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     let now = chrono::Utc::now();
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(now - chrono::Duration::from_std(default).unwrap_or_default());
@@ -110,5 +131,9 @@ pub(crate) fn parse_since(text: Option<&str>, default: std::time::Duration) -> R
         .ok()
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| now - d)
-        .ok_or_else(|| ApiError::BadRequest(format!("since={text:?}: give an RFC 3339 time or a duration such as 15m, 1h, 7d")))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "since={text:?}: give an RFC 3339 time or a duration such as 15m, 1h, 7d"
+            ))
+        })
 }

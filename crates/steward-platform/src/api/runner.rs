@@ -14,8 +14,8 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_model::wire::{
-    CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
-    SignedUrl, UploadUrlRequest,
+    CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest,
+    RegisterResponse, SignedUrl, UploadUrlRequest,
 };
 use uuid::Uuid;
 
@@ -24,7 +24,10 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/runner/register", post(register))
         .route("/api/v1/runner/poll", post(poll))
         .route("/api/v1/runner/desired-state", get(desired_state))
-        .route("/api/v1/runner/runs/{run}/artifacts/{name}", post(upload_url))
+        .route(
+            "/api/v1/runner/runs/{run}/artifacts/{name}",
+            post(upload_url),
+        )
         .route("/api/v1/runner/runs/{run}/complete", post(complete))
 }
 
@@ -33,23 +36,42 @@ struct Runner(RunnerRecord);
 
 impl FromRequestParts<Arc<AppState>> for Runner {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
         let credential = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::Unauthorized("runner calls need Authorization: Bearer <credential>".into()))?;
-        Ok(Runner(state.store.runner_by_credential(credential.trim()).await?))
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "runner calls need Authorization: Bearer <credential>".into(),
+                )
+            })?;
+        Ok(Runner(
+            state.store.runner_by_credential(credential.trim()).await?,
+        ))
     }
 }
 
-async fn register(State(state): State<Arc<AppState>>, Json(request): Json<RegisterRequest>) -> ApiResult<Json<RegisterResponse>> {
+async fn register(
+    State(state): State<Arc<AppState>>,
+    Json(request): Json<RegisterRequest>,
+) -> ApiResult<Json<RegisterResponse>> {
     if request.capacity == 0 {
         return Err(ApiError::BadRequest("capacity must be at least 1".into()));
     }
-    let name = if request.name.trim().is_empty() { "runner" } else { request.name.trim() };
-    let (runner, credential) = state.store.register_runner(&request.token, name, &request.version, request.capacity).await?;
+    let name = if request.name.trim().is_empty() {
+        "runner"
+    } else {
+        request.name.trim()
+    };
+    let (runner, credential) = state
+        .store
+        .register_runner(&request.token, name, &request.version, request.capacity)
+        .await?;
     tracing::info!(runner = %runner.id, location = %runner.location, name, "Runner registered.");
     Ok(Json(RegisterResponse {
         runner_id: runner.id,
@@ -79,14 +101,20 @@ async fn poll(
     let answer_now = request.no_wait
         || !response.cancel.is_empty()
         || !response.revoked.is_empty()
-        || request.desired_state_version.as_deref() != Some(response.desired_state_version.as_str());
-    let deadline = tokio::time::Instant::now() + state.config.poll_timeout.min(Duration::from_secs(120));
+        || request.desired_state_version.as_deref()
+            != Some(response.desired_state_version.as_str());
+    let deadline =
+        tokio::time::Instant::now() + state.config.poll_timeout.min(Duration::from_secs(120));
     let notify = state.wakeups.for_location(&runner.location);
     let woken = notify.notified();
     tokio::pin!(woken);
     // Registered before looking for work, so work queued in between still wakes this poll.
     woken.as_mut().enable();
-    response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
+    response.leases = state
+        .store
+        .lease(runner.id, &runner.location, request.free_capacity, ttl)
+        .await?
+        .leases;
     if response.leases.is_empty() && !answer_now {
         tokio::select! {
             _ = &mut woken => {
@@ -105,7 +133,10 @@ async fn poll(
     Ok(Json(response))
 }
 
-async fn desired_state(State(state): State<Arc<AppState>>, Runner(runner): Runner) -> ApiResult<Json<DesiredState>> {
+async fn desired_state(
+    State(state): State<Arc<AppState>>,
+    Runner(runner): Runner,
+) -> ApiResult<Json<DesiredState>> {
     Ok(Json(state.store.desired_state(&runner.location).await?))
 }
 
@@ -123,15 +154,25 @@ async fn upload_url(
             let mine = holder.as_deref() == Some(runner.id.to_string().as_str());
             let same_lease = request.lease_id.map(|l| l.to_string()) == lease;
             if !mine || (request.lease_id.is_some() && !same_lease) {
-                return Err(ApiError::Conflict(format!("run {run} is not held by this runner under that lease")));
+                return Err(ApiError::Conflict(format!(
+                    "run {run} is not held by this runner under that lease"
+                )));
             }
         }
-        None if request.lease_id.is_some() => return Err(ApiError::NotFound(format!("no run {run}"))),
+        None if request.lease_id.is_some() => {
+            return Err(ApiError::NotFound(format!("no run {run}")));
+        }
         None => {} // an SLI run the runner scheduled itself; recorded at completion
     }
     let path = format!("/api/v1/artifacts/{run}/{name}");
-    let expires_at = chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
-    Ok(Json(state.signer.sign(&state.public_url, "PUT", &path, expires_at)))
+    let expires_at =
+        chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
+    Ok(Json(state.signer.sign(
+        &state.public_url,
+        "PUT",
+        &path,
+        expires_at,
+    )))
 }
 
 async fn complete(
@@ -140,9 +181,14 @@ async fn complete(
     Path(run): Path<Uuid>,
     Json(request): Json<CompleteRequest>,
 ) -> ApiResult<Json<CompleteResponse>> {
-    let outcome = state.store.complete(runner.id, &runner.location, run, &request).await?;
+    let outcome = state
+        .store
+        .complete(runner.id, &runner.location, run, &request)
+        .await?;
     if outcome == Completion::Recorded {
         tracing::info!(run = %run, status = %request.result.status, issues = request.result.issues.len(), "Run completed.");
     }
-    Ok(Json(CompleteResponse { recorded: outcome == Completion::Recorded }))
+    Ok(Json(CompleteResponse {
+        recorded: outcome == Completion::Recorded,
+    }))
 }

@@ -30,9 +30,22 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> ApiResult<Json<Vec<RunView>>> {
-    let status = query.status.as_deref().map(str::parse::<RunStatus>).transpose().map_err(ApiError::BadRequest)?;
-    let kind = query.kind.as_deref().map(str::parse::<RunKind>).transpose().map_err(ApiError::BadRequest)?;
+async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<RunView>>> {
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<RunStatus>)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let kind = query
+        .kind
+        .as_deref()
+        .map(str::parse::<RunKind>)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
     let filter = RunFilter {
         workspace: query.workspace,
         slx: query.slx,
@@ -44,11 +57,17 @@ async fn list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>
     Ok(Json(state.store.runs(&filter).await?))
 }
 
-async fn show(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> ApiResult<Json<RunView>> {
+async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<RunView>> {
     Ok(Json(state.store.run(id).await?))
 }
 
-async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> ApiResult<Json<RunView>> {
+async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<RunView>> {
     let (run, location) = state.store.request_cancel(id).await?;
     state.wakeups.wake(&location);
     Ok(Json(run))
@@ -56,7 +75,8 @@ async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> Api
 
 /// Signed download links for every artifact of a run.
 pub(crate) async fn artifact_links(state: &AppState, id: Uuid) -> ApiResult<Vec<ArtifactLink>> {
-    let expires_at = chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
+    let expires_at =
+        chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
     Ok(state
         .store
         .artifacts(id)
@@ -64,13 +84,23 @@ pub(crate) async fn artifact_links(state: &AppState, id: Uuid) -> ApiResult<Vec<
         .into_iter()
         .map(|(name, size)| {
             let path = format!("/api/v1/artifacts/{id}/{name}");
-            let signed = state.signer.sign(&state.public_url, "GET", &path, expires_at);
-            ArtifactLink { name, size, url: signed.url, expires_at }
+            let signed = state
+                .signer
+                .sign(&state.public_url, "GET", &path, expires_at);
+            ArtifactLink {
+                name,
+                size,
+                url: signed.url,
+                expires_at,
+            }
         })
         .collect())
 }
 
-async fn artifacts(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<ArtifactLink>>> {
+async fn artifacts(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<ArtifactLink>>> {
     state.store.run(id).await?;
     Ok(Json(artifact_links(&state, id).await?))
 }

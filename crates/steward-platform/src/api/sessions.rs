@@ -20,10 +20,16 @@ pub(super) fn router() -> Router<Arc<AppState>> {
 
 /// Queues one runbook run per run request; refuses the whole session if any request names an
 /// SLX that does not exist or has no runbook.
-pub(crate) async fn create_session(state: &AppState, ws: &str, request: SessionCreate) -> ApiResult<SessionView> {
+pub(crate) async fn create_session(
+    state: &AppState,
+    ws: &str,
+    request: SessionCreate,
+) -> ApiResult<SessionView> {
     state.store.require_workspace(ws).await?;
     if request.run_requests.is_empty() {
-        return Err(ApiError::BadRequest("runRequests is empty; name at least one SLX to run".into()));
+        return Err(ApiError::BadRequest(
+            "runRequests is empty; name at least one SLX to run".into(),
+        ));
     }
     let session_id = Uuid::now_v7();
     let mut specs = Vec::with_capacity(request.run_requests.len());
@@ -35,9 +41,22 @@ pub(crate) async fn create_session(state: &AppState, ws: &str, request: SessionC
                 slx.name
             )));
         };
-        let titles: Vec<String> = run_request.task_titles.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
-        let titles = if titles.iter().any(|t| t == "*") { Vec::new() } else { titles };
-        let location = runbook.location.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| state.config.default_location.clone());
+        let titles: Vec<String> = run_request
+            .task_titles
+            .iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let titles = if titles.iter().any(|t| t == "*") {
+            Vec::new()
+        } else {
+            titles
+        };
+        let location = runbook
+            .location
+            .clone()
+            .filter(|l| !l.trim().is_empty())
+            .unwrap_or_else(|| state.config.default_location.clone());
         specs.push(RunSpec {
             run_id: Uuid::now_v7(),
             kind: RunKind::Runbook,
@@ -54,7 +73,10 @@ pub(crate) async fn create_session(state: &AppState, ws: &str, request: SessionC
         });
     }
     let source = request.source.unwrap_or_else(|| "direct".into());
-    let session = state.store.create_session(ws, &source, session_id, &specs, state.config.max_attempts).await?;
+    let session = state
+        .store
+        .create_session(ws, &source, session_id, &specs, state.config.max_attempts)
+        .await?;
     for spec in &specs {
         state.wakeups.wake(&spec.location);
     }
@@ -67,7 +89,10 @@ async fn create(
     Path(ws): Path<String>,
     Json(request): Json<SessionCreate>,
 ) -> ApiResult<(StatusCode, Json<SessionView>)> {
-    Ok((StatusCode::CREATED, Json(create_session(&state, &ws, request).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(create_session(&state, &ws, request).await?),
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -81,9 +106,17 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<SessionView>>> {
     state.store.require_workspace(&ws).await?;
-    Ok(Json(state.store.sessions(&ws, query.limit.unwrap_or(20).min(200)).await?))
+    Ok(Json(
+        state
+            .store
+            .sessions(&ws, query.limit.unwrap_or(20).min(200))
+            .await?,
+    ))
 }
 
-async fn show(State(state): State<Arc<AppState>>, Path(id): Path<Uuid>) -> ApiResult<Json<SessionView>> {
+async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<SessionView>> {
     Ok(Json(state.store.session(id).await?))
 }

@@ -16,11 +16,17 @@ use steward_model::workspace::WorkspaceTree;
 pub(super) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/workspaces", get(list))
-        .route("/api/v1/workspaces/{ws}", axum::routing::put(import).delete(delete))
+        .route(
+            "/api/v1/workspaces/{ws}",
+            axum::routing::put(import).delete(delete),
+        )
         .route("/api/v1/workspaces/{ws}/export", get(export))
         .route("/api/v1/workspaces/{ws}/slxs", get(slxs))
         .route("/api/v1/workspaces/{ws}/slxs/{slx}", get(slx))
-        .route("/api/v1/workspaces/{ws}/slxs/{slx}/sli-values", get(sli_values))
+        .route(
+            "/api/v1/workspaces/{ws}/slxs/{slx}/sli-values",
+            get(sli_values),
+        )
 }
 
 async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<WorkspaceView>>> {
@@ -32,14 +38,18 @@ async fn import(
     Path(ws): Path<String>,
     Json(request): Json<ImportRequest>,
 ) -> ApiResult<(StatusCode, Json<ImportReport>)> {
-    let tree = WorkspaceTree::from_files(request.files).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let tree = WorkspaceTree::from_files(request.files)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     if tree.name() != ws {
         return Err(ApiError::Unprocessable(format!(
             "workspace.yaml names the workspace {:?}, but it is being imported as {ws:?}",
             tree.name()
         )));
     }
-    let report = state.store.import_workspace(&tree, request.prune, &state.config.default_location).await?;
+    let report = state
+        .store
+        .import_workspace(&tree, request.prune, &state.config.default_location)
+        .await?;
     // SLI sets may have changed for any location.
     state.wakeups.wake_all();
     tracing::info!(
@@ -53,17 +63,29 @@ async fn import(
     Ok((StatusCode::OK, Json(report)))
 }
 
-async fn delete(State(state): State<Arc<AppState>>, Path(ws): Path<String>) -> ApiResult<StatusCode> {
-    state.store.delete_workspace(&ws, &state.config.default_location).await?;
+async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(ws): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .delete_workspace(&ws, &state.config.default_location)
+        .await?;
     state.wakeups.wake_all();
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn export(State(state): State<Arc<AppState>>, Path(ws): Path<String>) -> ApiResult<Json<BTreeMap<String, String>>> {
+async fn export(
+    State(state): State<Arc<AppState>>,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<BTreeMap<String, String>>> {
     Ok(Json(state.store.export_workspace(&ws).await?))
 }
 
-async fn slxs(State(state): State<Arc<AppState>>, Path(ws): Path<String>) -> ApiResult<Json<Vec<SlxView>>> {
+async fn slxs(
+    State(state): State<Arc<AppState>>,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<Vec<SlxView>>> {
     state.store.require_workspace(&ws).await?;
     Ok(Json(state.store.slx_views(&ws).await?))
 }
@@ -77,7 +99,10 @@ struct SlxDetail {
     files: BTreeMap<String, String>,
 }
 
-async fn slx(State(state): State<Arc<AppState>>, Path((ws, name)): Path<(String, String)>) -> ApiResult<Json<SlxDetail>> {
+async fn slx(
+    State(state): State<Arc<AppState>>,
+    Path((ws, name)): Path<(String, String)>,
+) -> ApiResult<Json<SlxDetail>> {
     let record = state.store.slx(&ws, &name).await?;
     let view = state
         .store
@@ -86,7 +111,10 @@ async fn slx(State(state): State<Arc<AppState>>, Path((ws, name)): Path<(String,
         .into_iter()
         .find(|v| v.name == record.name)
         .ok_or_else(|| ApiError::NotFound(format!("no SLX named {name} in workspace {ws}")))?;
-    Ok(Json(SlxDetail { view, files: record.files }))
+    Ok(Json(SlxDetail {
+        view,
+        files: record.files,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -103,6 +131,20 @@ async fn sli_values(
 ) -> ApiResult<Json<Vec<SliValue>>> {
     let record = state.store.slx(&ws, &name).await?;
     let since = parse_since(query.since.as_deref(), std::time::Duration::from_secs(3600))?;
-    let metric = query.metric.as_deref().map(|m| if m == "value" { "" } else { m });
-    Ok(Json(state.store.sli_values(&ws, &record.name, metric, since, query.limit.unwrap_or(10_000)).await?))
+    let metric = query
+        .metric
+        .as_deref()
+        .map(|m| if m == "value" { "" } else { m });
+    Ok(Json(
+        state
+            .store
+            .sli_values(
+                &ws,
+                &record.name,
+                metric,
+                since,
+                query.limit.unwrap_or(10_000),
+            )
+            .await?,
+    ))
 }

@@ -27,11 +27,17 @@ impl Store {
             .bind(run.to_string())
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get::<i64, _>(1) as u64)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get::<i64, _>(1) as u64))
+            .collect())
     }
 
     /// The runner holding a run and whether it is still running, if the run exists.
-    pub async fn run_holder(&self, run: Uuid) -> ApiResult<Option<(Option<String>, Option<String>, String)>> {
+    pub async fn run_holder(
+        &self,
+        run: Uuid,
+    ) -> ApiResult<Option<(Option<String>, Option<String>, String)>> {
         let row = sqlx::query("SELECT runner_id, lease_id, status FROM runs WHERE id = $1")
             .bind(run.to_string())
             .fetch_optional(&self.read)

@@ -75,9 +75,15 @@ pub(super) async fn apply(
     if passed.is_empty() {
         return Ok(());
     }
-    let mut resolve = QueryBuilder::<Sqlite>::new("UPDATE issues SET status = 'resolved', resolved_at = ");
-    resolve.push_bind(now).push(", last_run_id = ").push_bind(run.to_string());
-    resolve.push(" WHERE status = 'open' AND workspace = ").push_bind(workspace.to_string());
+    let mut resolve =
+        QueryBuilder::<Sqlite>::new("UPDATE issues SET status = 'resolved', resolved_at = ");
+    resolve
+        .push_bind(now)
+        .push(", last_run_id = ")
+        .push_bind(run.to_string());
+    resolve
+        .push(" WHERE status = 'open' AND workspace = ")
+        .push_bind(workspace.to_string());
     resolve.push(" AND slx = ").push_bind(slx.to_string());
     resolve.push(" AND task_name IN (");
     let mut tasks = resolve.separated(", ");
@@ -113,13 +119,17 @@ impl Store {
         if let Some(status) = filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
         }
-        query.push(" ORDER BY status = 'open' DESC, severity, last_seen_at DESC LIMIT ").push_bind(filter.limit.clamp(1, 1000) as i64);
+        query
+            .push(" ORDER BY status = 'open' DESC, severity, last_seen_at DESC LIMIT ")
+            .push_bind(filter.limit.clamp(1, 1000) as i64);
         let rows = query.build().fetch_all(&self.read).await?;
         Ok(rows
             .into_iter()
             .map(|r| {
                 let issue: Option<Issue> = json(&r.get::<String, _>(12));
-                let field = |f: fn(&Issue) -> &String| issue.as_ref().map(|i| f(i).clone()).unwrap_or_default();
+                let field = |f: fn(&Issue) -> &String| {
+                    issue.as_ref().map(|i| f(i).clone()).unwrap_or_default()
+                };
                 IssueView {
                     id: uuid(&r.get::<String, _>(0)),
                     workspace: r.get(1),
@@ -127,7 +137,11 @@ impl Store {
                     task_name: r.get(3),
                     title: r.get(4),
                     severity: r.get::<i64, _>(5) as u8,
-                    status: if r.get::<String, _>(6) == "open" { IssueStatus::Open } else { IssueStatus::Resolved },
+                    status: if r.get::<String, _>(6) == "open" {
+                        IssueStatus::Open
+                    } else {
+                        IssueStatus::Resolved
+                    },
                     occurrences: r.get::<i64, _>(7) as u64,
                     first_seen_at: time(r.get(8)),
                     last_seen_at: time(r.get(9)),
@@ -145,7 +159,9 @@ impl Store {
 
     /// Open issues over all workspaces.
     pub async fn open_issue_count(&self) -> ApiResult<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM issues WHERE status = 'open'").fetch_one(&self.read).await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM issues WHERE status = 'open'")
+            .fetch_one(&self.read)
+            .await?;
         Ok(row.get::<i64, _>(0) as u64)
     }
 }
@@ -156,7 +172,13 @@ mod tests {
 
     #[test]
     fn fingerprint_separates_its_parts() {
-        assert_ne!(fingerprint("a", "bc", "t", "x"), fingerprint("ab", "c", "t", "x"));
-        assert_eq!(fingerprint("a", "b", "t", "x"), fingerprint("a", "b", "t", "x"));
+        assert_ne!(
+            fingerprint("a", "bc", "t", "x"),
+            fingerprint("ab", "c", "t", "x")
+        );
+        assert_eq!(
+            fingerprint("a", "b", "t", "x"),
+            fingerprint("a", "b", "t", "x")
+        );
     }
 }

@@ -11,8 +11,8 @@ mod sli;
 mod workspaces;
 
 pub use issues::IssueFilter;
-pub use runs::{Completion, LeaseOutcome, PollState, RunFilter};
 pub use runners::{RunnerRecord, new_secret, secret_hash};
+pub use runs::{Completion, LeaseOutcome, PollState, RunFilter};
 pub use workspaces::SlxRecord;
 
 use crate::error::ApiResult;
@@ -48,7 +48,10 @@ impl Store {
             .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("migrations/sqlite").run(&write).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&write)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
         // An in-memory database exists once per connection: share the writer for reads too.
         let read = if memory {
             write.clone()
@@ -64,18 +67,30 @@ impl Store {
 
     /// A setting, or `None`.
     pub async fn setting(&self, key: &str) -> ApiResult<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.read).await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
     /// The setting's value, inserting `make()` first if there is none (first writer wins).
-    pub async fn setting_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> ApiResult<String> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+    pub async fn setting_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> ApiResult<String> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(make())
+        .execute(&self.write)
+        .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)
-            .bind(make())
-            .execute(&self.write)
+            .fetch_one(&self.write)
             .await?;
-        let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&self.write).await?;
         Ok(row.get(0))
     }
 

@@ -56,7 +56,9 @@ impl Store {
             .fetch_optional(&self.read)
             .await?
             .ok_or_else(|| {
-                ApiError::Unauthorized("unknown registration token; create one with `steward token create`".into())
+                ApiError::Unauthorized(
+                    "unknown registration token; create one with `steward token create`".into(),
+                )
             })?;
         let location: String = row.get(0);
         let id = Uuid::now_v7();
@@ -84,8 +86,15 @@ impl Store {
             .bind(secret_hash(credential))
             .fetch_optional(&self.read)
             .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown runner credential; register the runner again".into()))?;
-        Ok(RunnerRecord { id: uuid(&row.get::<String, _>(0)), location: row.get(1) })
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "unknown runner credential; register the runner again".into(),
+                )
+            })?;
+        Ok(RunnerRecord {
+            id: uuid(&row.get::<String, _>(0)),
+            location: row.get(1),
+        })
     }
 
     /// Every runner with its liveness (`online` within `online_ms` of its last poll, `stale`

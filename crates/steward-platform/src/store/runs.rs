@@ -86,13 +86,15 @@ impl Store {
     ) -> ApiResult<SessionView> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        sqlx::query("INSERT INTO sessions (id, workspace, source, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(session_id.to_string())
-            .bind(workspace)
-            .bind(source)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, workspace, source, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(session_id.to_string())
+        .bind(workspace)
+        .bind(source)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         for spec in runs {
             sqlx::query(
                 "INSERT INTO runs (id, session_id, workspace, slx, kind, location, spec_json, status, max_attempts, created_at)
@@ -121,20 +123,34 @@ impl Store {
             .fetch_optional(&self.read)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
-        let runs = self.runs(&RunFilter { session: Some(id), limit: 1000, ..Default::default() }).await?;
-        Ok(SessionView { id, workspace: row.get(0), source: row.get(1), created_at: time(row.get(2)), runs })
+        let runs = self
+            .runs(&RunFilter {
+                session: Some(id),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        Ok(SessionView {
+            id,
+            workspace: row.get(0),
+            source: row.get(1),
+            created_at: time(row.get(2)),
+            runs,
+        })
     }
 
     /// Recent sessions of a workspace, newest first.
     pub async fn sessions(&self, workspace: &str, limit: u32) -> ApiResult<Vec<SessionView>> {
-        let ids: Vec<String> = sqlx::query("SELECT id FROM sessions WHERE workspace = $1 ORDER BY created_at DESC LIMIT $2")
-            .bind(workspace)
-            .bind(limit as i64)
-            .fetch_all(&self.read)
-            .await?
-            .into_iter()
-            .map(|r| r.get(0))
-            .collect();
+        let ids: Vec<String> = sqlx::query(
+            "SELECT id FROM sessions WHERE workspace = $1 ORDER BY created_at DESC LIMIT $2",
+        )
+        .bind(workspace)
+        .bind(limit as i64)
+        .fetch_all(&self.read)
+        .await?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(self.session(uuid(&id)).await?);
@@ -155,7 +171,8 @@ impl Store {
 
     /// Runs matching `filter`, newest first.
     pub async fn runs(&self, filter: &RunFilter) -> ApiResult<Vec<RunView>> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
         if let Some(workspace) = &filter.workspace {
             query.push(" AND workspace = ").push_bind(workspace.clone());
         }
@@ -169,9 +186,13 @@ impl Store {
             query.push(" AND kind = ").push_bind(kind.as_str());
         }
         if let Some(session) = filter.session {
-            query.push(" AND session_id = ").push_bind(session.to_string());
+            query
+                .push(" AND session_id = ")
+                .push_bind(session.to_string());
         }
-        query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(filter.limit.clamp(1, 1000) as i64);
+        query
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(filter.limit.clamp(1, 1000) as i64);
         let rows = query.build().fetch_all(&self.read).await?;
         Ok(rows.iter().map(run_view).collect())
     }
@@ -200,7 +221,11 @@ impl Store {
         let location: String = row.get(1);
         match status {
             RunStatus::Queued => {
-                let result = RunResult::error(RunStatus::Cancelled, "cancelled before a runner took it", time(now));
+                let result = RunResult::error(
+                    RunStatus::Cancelled,
+                    "cancelled before a runner took it",
+                    time(now),
+                );
                 sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $2, result_json = $3 WHERE id = $1 AND status = 'queued'")
                     .bind(id.to_string())
                     .bind(now)
@@ -209,9 +234,16 @@ impl Store {
                     .await?;
             }
             RunStatus::Running => {
-                sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
             }
-            done => return Err(ApiError::Conflict(format!("run {id} already ended ({done}); nothing to cancel"))),
+            done => {
+                return Err(ApiError::Conflict(format!(
+                    "run {id} already ended ({done}); nothing to cancel"
+                )));
+            }
         }
         tx.commit().await?;
         Ok((self.run(id).await?, location))
@@ -226,18 +258,22 @@ impl Store {
     ) -> ApiResult<PollState> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE runners SET last_seen_at = $2, capacity = $3, running = $4 WHERE id = $1")
-            .bind(runner.to_string())
-            .bind(now)
-            .bind(request.capacity as i64)
-            .bind(request.running.len() as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE runners SET last_seen_at = $2, capacity = $3, running = $4 WHERE id = $1",
+        )
+        .bind(runner.to_string())
+        .bind(now)
+        .bind(request.capacity as i64)
+        .bind(request.running.len() as i64)
+        .execute(&mut *tx)
+        .await?;
         let mut state = PollState::default();
         if !request.running.is_empty() {
             let mut renew = QueryBuilder::<Sqlite>::new("UPDATE runs SET lease_expires_at = ");
             renew.push_bind(now + lease_ttl_ms);
-            renew.push(" WHERE status = 'running' AND runner_id = ").push_bind(runner.to_string());
+            renew
+                .push(" WHERE status = 'running' AND runner_id = ")
+                .push_bind(runner.to_string());
             renew.push(" AND lease_id IN (");
             let mut list = renew.separated(", ");
             for lease in &request.running {
@@ -261,14 +297,25 @@ impl Store {
                     }
                 }
             }
-            state.revoked = request.running.iter().filter(|l| !valid.contains(l)).copied().collect();
+            state.revoked = request
+                .running
+                .iter()
+                .filter(|l| !valid.contains(l))
+                .copied()
+                .collect();
         }
         tx.commit().await?;
         Ok(state)
     }
 
     /// Leases up to `max` queued runs of `location` to `runner`, oldest first.
-    pub async fn lease(&self, runner: Uuid, location: &str, max: u32, lease_ttl_ms: i64) -> ApiResult<LeaseOutcome> {
+    pub async fn lease(
+        &self,
+        runner: Uuid,
+        location: &str,
+        max: u32,
+        lease_ttl_ms: i64,
+    ) -> ApiResult<LeaseOutcome> {
         if max == 0 {
             return Ok(LeaseOutcome { leases: Vec::new() });
         }
@@ -300,8 +347,15 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else { continue };
-            let Some(run) = json::<RunSpec>(&row.get::<String, _>(0)) else { continue };
-            leases.push(Lease { lease_id, expires_at: time(now + lease_ttl_ms), attempt: row.get::<i64, _>(1) as u32, run });
+            let Some(run) = json::<RunSpec>(&row.get::<String, _>(0)) else {
+                continue;
+            };
+            leases.push(Lease {
+                lease_id,
+                expires_at: time(now + lease_ttl_ms),
+                attempt: row.get::<i64, _>(1) as u32,
+                run,
+            });
         }
         tx.commit().await?;
         Ok(LeaseOutcome { leases })
@@ -317,7 +371,10 @@ impl Store {
     ) -> ApiResult<Completion> {
         let result = &request.result;
         if !result.status.is_final() {
-            return Err(ApiError::BadRequest(format!("a completion needs a final status, not {}", result.status)));
+            return Err(ApiError::BadRequest(format!(
+                "a completion needs a final status, not {}",
+                result.status
+            )));
         }
         let result_json = serde_json::to_string(result).expect("result serializes");
         let finished = result.finished_at.timestamp_millis();
@@ -332,7 +389,8 @@ impl Store {
                 let status: RunStatus = row.get::<String, _>(0).parse().unwrap_or(RunStatus::Error);
                 let held_by: Option<String> = row.get(1);
                 if held_by.as_deref() != Some(lease.to_string().as_str())
-                    || row.get::<Option<String>, _>(2).as_deref() != Some(runner.to_string().as_str())
+                    || row.get::<Option<String>, _>(2).as_deref()
+                        != Some(runner.to_string().as_str())
                 {
                     return Err(ApiError::Conflict(format!(
                         "lease {lease} no longer holds run {run_id}: it expired and the run was handed out again or ended; this result was not recorded"
@@ -392,7 +450,9 @@ impl Store {
                 (spec.workspace.clone(), spec.slx.clone(), RunKind::Sli)
             }
             (None, None) => {
-                return Err(ApiError::BadRequest("a completion needs leaseId (leased runs) or spec (SLI runs)".into()));
+                return Err(ApiError::BadRequest(
+                    "a completion needs leaseId (leased runs) or spec (SLI runs)".into(),
+                ));
             }
         };
         issues::apply(&mut tx, &workspace, &slx, run_id, result).await?;
@@ -422,16 +482,22 @@ impl Store {
             let max_attempts = row.get::<i64, _>(3);
             let started = time(row.get::<Option<i64>, _>(5).unwrap_or(now));
             let finish = |status: RunStatus, message: String| {
-                serde_json::to_string(&RunResult::error(status, message, started)).expect("result serializes")
+                serde_json::to_string(&RunResult::error(status, message, started))
+                    .expect("result serializes")
             };
             if row.get::<i64, _>(4) != 0 {
-                let result = finish(RunStatus::Cancelled, "cancelled; the runner stopped answering before it confirmed".into());
+                let result = finish(
+                    RunStatus::Cancelled,
+                    "cancelled; the runner stopped answering before it confirmed".into(),
+                );
                 sqlx::query("UPDATE runs SET status = 'cancelled', lease_id = NULL, finished_at = $2, result_json = $3 WHERE id = $1 AND status = 'running'")
                     .bind(&id).bind(now).bind(result).execute(&mut *tx).await?;
             } else if attempts >= max_attempts {
                 let result = finish(
                     RunStatus::Error,
-                    format!("the runner stopped answering while running this {attempts} time(s) (lease expired); not retried again"),
+                    format!(
+                        "the runner stopped answering while running this {attempts} time(s) (lease expired); not retried again"
+                    ),
                 );
                 sqlx::query("UPDATE runs SET status = 'error', lease_id = NULL, finished_at = $2, result_json = $3 WHERE id = $1 AND status = 'running'")
                     .bind(&id).bind(now).bind(result).execute(&mut *tx).await?;

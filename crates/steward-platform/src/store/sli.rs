@@ -20,7 +20,9 @@ pub(super) async fn record(
 ) -> ApiResult<()> {
     let base = sli_metric_name(slx);
     for point in &result.metrics {
-        let Some(sub) = point.sub_name(&base) else { continue };
+        let Some(sub) = point.sub_name(&base) else {
+            continue;
+        };
         sqlx::query("INSERT INTO sli_values (workspace, slx, metric, value, time, run_id) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(workspace)
             .bind(slx)

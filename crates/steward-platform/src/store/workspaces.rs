@@ -41,8 +41,11 @@ impl Store {
         let name = tree.name().to_string();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let other_files: BTreeMap<&String, &String> =
-            tree.files.iter().filter(|(path, _)| !path.starts_with("slxs/")).collect();
+        let other_files: BTreeMap<&String, &String> = tree
+            .files
+            .iter()
+            .filter(|(path, _)| !path.starts_with("slxs/"))
+            .collect();
         sqlx::query(
             "INSERT INTO workspaces (name, files_json, imported_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET files_json = excluded.files_json, imported_at = excluded.imported_at",
@@ -53,15 +56,20 @@ impl Store {
         .execute(&mut *tx)
         .await?;
 
-        let existing: BTreeMap<String, String> = sqlx::query("SELECT name, files_hash FROM slxs WHERE workspace = $1")
-            .bind(&name)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let existing: BTreeMap<String, String> =
+            sqlx::query("SELECT name, files_hash FROM slxs WHERE workspace = $1")
+                .bind(&name)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
 
-        let mut report = ImportReport { workspace: name.clone(), problems: tree.problems.clone(), ..Default::default() };
+        let mut report = ImportReport {
+            workspace: name.clone(),
+            problems: tree.problems.clone(),
+            ..Default::default()
+        };
         for (slx_name, docs) in &tree.slxs {
             let files_json = serde_json::to_string(&docs.files).expect("map serializes");
             let hash = hex::encode(Sha256::digest(files_json.as_bytes()));
@@ -73,8 +81,14 @@ impl Store {
                 Some(_) => report.updated.push(slx_name.clone()),
                 None => report.added.push(slx_name.clone()),
             }
-            let sli = docs.sli.as_ref().map(|d| serde_json::to_string(&d.spec).expect("spec serializes"));
-            let runbook = docs.runbook.as_ref().map(|d| serde_json::to_string(&d.spec).expect("spec serializes"));
+            let sli = docs
+                .sli
+                .as_ref()
+                .map(|d| serde_json::to_string(&d.spec).expect("spec serializes"));
+            let runbook = docs
+                .runbook
+                .as_ref()
+                .map(|d| serde_json::to_string(&d.spec).expect("spec serializes"));
             sqlx::query(
                 "INSERT INTO slxs (workspace, name, full_name, alias, statement, files_json, files_hash, sli_json, runbook_json, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -96,7 +110,8 @@ impl Store {
             .await?;
         }
         if prune {
-            let keep: BTreeSet<&String> = tree.slxs.keys().chain(tree.skipped_slxs.iter()).collect();
+            let keep: BTreeSet<&String> =
+                tree.slxs.keys().chain(tree.skipped_slxs.iter()).collect();
             for old in existing.keys().filter(|k| !keep.contains(k)) {
                 sqlx::query("DELETE FROM slxs WHERE workspace = $1 AND name = $2")
                     .bind(&name)
@@ -114,7 +129,10 @@ impl Store {
     /// Removes a workspace with its SLXs (runs and issues stay as history).
     pub async fn delete_workspace(&self, name: &str, default_location: &str) -> ApiResult<()> {
         let mut tx = self.write.begin().await?;
-        let deleted = sqlx::query("DELETE FROM workspaces WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM workspaces WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         if deleted.rows_affected() == 0 {
             return Err(ApiError::NotFound(format!("no workspace named {name}")));
         }
@@ -133,14 +151,23 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| WorkspaceView { name: r.get(0), imported_at: time(r.get(1)), slx_count: r.get::<i64, _>(2) as u64 })
+            .map(|r| WorkspaceView {
+                name: r.get(0),
+                imported_at: time(r.get(1)),
+                slx_count: r.get::<i64, _>(2) as u64,
+            })
             .collect())
     }
 
     /// Fails with 404 unless the workspace exists.
     pub async fn require_workspace(&self, name: &str) -> ApiResult<()> {
-        let found = sqlx::query("SELECT 1 FROM workspaces WHERE name = $1").bind(name).fetch_optional(&self.read).await?;
-        found.map(|_| ()).ok_or_else(|| ApiError::NotFound(format!("no workspace named {name}; import it first")))
+        let found = sqlx::query("SELECT 1 FROM workspaces WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        found.map(|_| ()).ok_or_else(|| {
+            ApiError::NotFound(format!("no workspace named {name}; import it first"))
+        })
     }
 
     /// SLXs of a workspace with their latest SLI value and open issue count.
@@ -210,11 +237,19 @@ impl Store {
             .fetch_optional(&self.read)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no workspace named {workspace}")))?;
-        let mut files: BTreeMap<String, String> = json(&row.get::<String, _>(0)).unwrap_or_default();
-        for r in sqlx::query("SELECT name, files_json FROM slxs WHERE workspace = $1").bind(workspace).fetch_all(&self.read).await? {
+        let mut files: BTreeMap<String, String> =
+            json(&row.get::<String, _>(0)).unwrap_or_default();
+        for r in sqlx::query("SELECT name, files_json FROM slxs WHERE workspace = $1")
+            .bind(workspace)
+            .fetch_all(&self.read)
+            .await?
+        {
             let slx: String = r.get(0);
             let dir: BTreeMap<String, String> = json(&r.get::<String, _>(1)).unwrap_or_default();
-            files.extend(dir.into_iter().map(|(file, text)| (format!("slxs/{slx}/{file}"), text)));
+            files.extend(
+                dir.into_iter()
+                    .map(|(file, text)| (format!("slxs/{slx}/{file}"), text)),
+            );
         }
         Ok(files)
     }
@@ -225,7 +260,9 @@ impl Store {
             .bind(location)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row.and_then(|r| json(&r.get::<String, _>(0))).unwrap_or_else(|| empty_state(location)))
+        Ok(row
+            .and_then(|r| json(&r.get::<String, _>(0)))
+            .unwrap_or_else(|| empty_state(location)))
     }
 
     /// Only the version of [`Store::desired_state`].
@@ -234,12 +271,18 @@ impl Store {
             .bind(location)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row.map(|r| r.get(0)).unwrap_or_else(|| empty_state(location).version))
+        Ok(row
+            .map(|r| r.get(0))
+            .unwrap_or_else(|| empty_state(location).version))
     }
 }
 
 fn empty_state(location: &str) -> DesiredState {
-    DesiredState { version: version_of(&[]), location: location.to_string(), slis: Vec::new() }
+    DesiredState {
+        version: version_of(&[]),
+        location: location.to_string(),
+        slis: Vec::new(),
+    }
 }
 
 fn version_of(slis: &[SliAssignment]) -> String {
@@ -249,13 +292,18 @@ fn version_of(slis: &[SliAssignment]) -> String {
 
 /// Rebuilds every location's SLI set from the SLXs, inside the import transaction, so a poll
 /// never sees SLXs and desired state disagree.
-async fn recompute_desired_state(tx: &mut Transaction<'_, Sqlite>, default_location: &str) -> ApiResult<()> {
+async fn recompute_desired_state(
+    tx: &mut Transaction<'_, Sqlite>,
+    default_location: &str,
+) -> ApiResult<()> {
     let rows = sqlx::query("SELECT workspace, name, sli_json FROM slxs WHERE sli_json IS NOT NULL ORDER BY workspace, name")
         .fetch_all(&mut **tx)
         .await?;
     let mut by_location: BTreeMap<String, Vec<SliAssignment>> = BTreeMap::new();
     for row in rows {
-        let Some(sli) = json::<SliSpec>(&row.get::<String, _>(2)) else { continue };
+        let Some(sli) = json::<SliSpec>(&row.get::<String, _>(2)) else {
+            continue;
+        };
         let interval = sli.interval();
         let assignment = SliAssignment {
             workspace: row.get(0),
@@ -266,23 +314,39 @@ async fn recompute_desired_state(tx: &mut Transaction<'_, Sqlite>, default_locat
             secrets: sli.secrets_provided.clone(),
             timeout_seconds: RunSpec::sli_timeout(interval),
         };
-        let mut locations: Vec<String> = sli.locations.iter().filter(|l| !l.trim().is_empty()).cloned().collect();
+        let mut locations: Vec<String> = sli
+            .locations
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .cloned()
+            .collect();
         if locations.is_empty() {
             locations.push(default_location.to_string());
         }
         locations.sort();
         locations.dedup();
         for location in locations {
-            by_location.entry(location).or_default().push(assignment.clone());
+            by_location
+                .entry(location)
+                .or_default()
+                .push(assignment.clone());
         }
     }
-    let known: Vec<String> =
-        sqlx::query("SELECT location FROM desired_state").fetch_all(&mut **tx).await?.into_iter().map(|r| r.get(0)).collect();
+    let known: Vec<String> = sqlx::query("SELECT location FROM desired_state")
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
     for location in known {
         by_location.entry(location).or_default();
     }
     for (location, slis) in by_location {
-        let state = DesiredState { version: version_of(&slis), location: location.clone(), slis };
+        let state = DesiredState {
+            version: version_of(&slis),
+            location: location.clone(),
+            slis,
+        };
         sqlx::query(
             "INSERT INTO desired_state (location, version, doc_json) VALUES ($1, $2, $3)
              ON CONFLICT (location) DO UPDATE SET version = excluded.version, doc_json = excluded.doc_json",

@@ -25,29 +25,57 @@ pub async fn start(tune: impl FnOnce(&mut PlatformConfig)) -> TestPlatform {
     let mut config = PlatformConfig::new(dir.path().to_path_buf());
     config.listen = ([127, 0, 0, 1], 0).into();
     config.poll_timeout = Duration::from_millis(700);
-    config.registration_tokens.push((TOKEN.into(), "local".into()));
+    config
+        .registration_tokens
+        .push((TOKEN.into(), "local".into()));
     tune(&mut config);
     let platform = Platform::start(config).await.unwrap();
     let url = format!("http://{}", platform.addr());
-    TestPlatform { platform, url, http: Client::new(), _dir: dir }
+    TestPlatform {
+        platform,
+        url,
+        http: Client::new(),
+        _dir: dir,
+    }
 }
 
 impl TestPlatform {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self.http.request(method, format!("{}{path}", self.url)).json(body).send().await.unwrap();
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn import(&self, files: &[(&str, &str)]) -> (StatusCode, Value) {
         let files: BTreeMap<&str, &str> = files.iter().copied().collect();
-        self.send(reqwest::Method::PUT, "/api/v1/workspaces/demo", &json!({ "files": files })).await
+        self.send(
+            reqwest::Method::PUT,
+            "/api/v1/workspaces/demo",
+            &json!({ "files": files }),
+        )
+        .await
     }
 
     pub async fn session(&self, slx: &str, titles: &[&str]) -> Value {
@@ -73,7 +101,12 @@ impl TestPlatform {
             .json()
             .await
             .unwrap();
-        TestRunner { url: self.url.clone(), http: self.http.clone(), credential: response.credential, id: response.runner_id }
+        TestRunner {
+            url: self.url.clone(),
+            http: self.http.clone(),
+            credential: response.credential,
+            id: response.runner_id,
+        }
     }
 }
 
@@ -112,17 +145,34 @@ impl TestRunner {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.credential).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.credential)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 }
 
 pub fn poll_for(free: u32) -> PollRequest {
-    PollRequest { free_capacity: free, capacity: 4, running: vec![], desired_state_version: None, no_wait: true }
+    PollRequest {
+        free_capacity: free,
+        capacity: 4,
+        running: vec![],
+        desired_state_version: None,
+        no_wait: true,
+    }
 }
 
-pub fn result(status: RunStatus, tasks: &[(&str, TaskStatus)], issues: &[(u8, &str, &str)]) -> RunResult {
+pub fn result(
+    status: RunStatus,
+    tasks: &[(&str, TaskStatus)],
+    issues: &[(u8, &str, &str)],
+) -> RunResult {
     let now = chrono::Utc::now();
     RunResult {
         status,
@@ -156,7 +206,8 @@ pub fn result(status: RunStatus, tasks: &[(&str, TaskStatus)], issues: &[(u8, &s
     }
 }
 
-pub const WORKSPACE: &str = "apiVersion: runwhen.com/v1\nkind: Workspace\nmetadata:\n  name: demo\n";
+pub const WORKSPACE: &str =
+    "apiVersion: runwhen.com/v1\nkind: Workspace\nmetadata:\n  name: demo\n";
 pub const SLX: &str = "apiVersion: runwhen.com/v1\nkind: ServiceLevelX\nmetadata:\n  name: demo--web\nspec:\n  alias: Web\n";
 pub const SLI: &str = "apiVersion: runwhen.com/v1\nkind: ServiceLevelIndicator\nmetadata:\n  name: demo--web\nspec:\n  locations: [local]\n  intervalSeconds: 30\n  codeBundle:\n    repoUrl: builtin://steward\n    ref: main\n    pathToRobot: codebundles/http-endpoint-health/sli.robot\n  configProvided:\n  - name: URLS\n    value: http://127.0.0.1:1/\n";
 pub const RUNBOOK: &str = "apiVersion: runwhen.com/v1\nkind: Runbook\nmetadata:\n  name: demo--web\nspec:\n  location: local\n  codeBundle:\n    repoUrl: builtin://steward\n    ref: main\n    pathToRobot: codebundles/http-endpoint-health/runbook.robot\n  configProvided:\n  - name: URLS\n    value: http://127.0.0.1:1/\n";

@@ -1,0 +1,320 @@
+//! Command-line definitions.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Steward: SRE troubleshooting automation with RunWhen CodeCollections.
+#[derive(Parser)]
+#[command(name = "steward", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// For people.
+    #[default]
+    Text,
+    /// For programs.
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Control plane and a runner on this machine, with the example workspace.
+    Up(UpArgs),
+    /// The control plane alone.
+    Platform(PlatformArgs),
+    /// A runner connected to a control plane.
+    Runner(RunnerArgs),
+    /// Run one codebundle's robot file here, without a platform (the codebundle author's loop).
+    Run(RunArgs),
+    /// Platform status: workspaces, SLXs with their latest SLI value, runners, queue.
+    Status(ClientArgs),
+    /// Issues raised by tasks.
+    Issues(IssuesArgs),
+    /// Recent runs, or one run in detail.
+    Runs(RunsArgs),
+    /// Run sessions: run an SLX's runbook on demand.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Workspaces: import a workspace tree.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// SLI values of an SLX.
+    #[command(subcommand)]
+    Sli(SliCommand),
+    /// Registration tokens for runners.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where the state lives.
+#[derive(Args, Clone)]
+pub struct DirArgs {
+    /// State directory (database, artifacts, runner state).
+    #[arg(long, env = "STEWARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Cache directory (Python environments, CodeCollection checkouts).
+    #[arg(long, env = "STEWARD_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Address of the platform's HTTP listener.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "STEWARD_LISTEN")]
+    pub listen: SocketAddr,
+    /// Address of the HTTPS listener (a self-signed certificate is made for it).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub tls_listen: SocketAddr,
+    /// Do not serve HTTPS (the example's TLS check then reports the endpoint unreachable).
+    #[arg(long)]
+    pub no_tls: bool,
+    /// Import this workspace tree instead of the bundled example.
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+    /// Runs the embedded runner executes at once.
+    #[arg(long, default_value_t = 4)]
+    pub capacity: u32,
+    #[command(flatten)]
+    pub dirs: DirArgs,
+}
+
+#[derive(Args)]
+pub struct PlatformArgs {
+    /// Address of the HTTP listener.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "STEWARD_LISTEN")]
+    pub listen: SocketAddr,
+    /// URL runners and browsers reach the platform at (default: http://<listen>).
+    #[arg(long, env = "STEWARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Require this bearer token on the client API.
+    #[arg(long, env = "STEWARD_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Accept this registration token (for --location).
+    #[arg(long, env = "STEWARD_REGISTRATION_TOKEN", hide_env_values = true)]
+    pub registration_token: Option<String>,
+    /// Location of --registration-token and of SLIs/runbooks that name none.
+    #[arg(long, default_value = "local")]
+    pub location: String,
+    /// Also serve HTTPS on this address (with --tls-cert and --tls-key).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Lifetime of signed artifact URLs (e.g. 15m, 1h).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub url_ttl: std::time::Duration,
+    /// How long a lease lives without a poll renewing it.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: std::time::Duration,
+    #[command(flatten)]
+    pub dirs: DirArgs,
+}
+
+#[derive(Args)]
+pub struct RunnerArgs {
+    /// Base URL of the platform.
+    #[arg(long, env = "STEWARD_PLATFORM_URL")]
+    pub platform: String,
+    /// Registration token (first start only; the credential is kept in the state directory).
+    #[arg(long, env = "STEWARD_REGISTRATION_TOKEN", hide_env_values = true)]
+    pub registration_token: Option<String>,
+    /// Name shown in the platform (default: host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Runs executed at once.
+    #[arg(long, default_value_t = 4)]
+    pub capacity: u32,
+    /// Use a local directory for a CodeCollection: REPO_URL=DIR (repeatable).
+    #[arg(long = "collection", value_name = "REPO_URL=DIR")]
+    pub collections: Vec<String>,
+    /// Directory with one file per secret key (for secretsProvided keys without a provider).
+    #[arg(long, env = "STEWARD_SECRETS_DIR")]
+    pub secrets_dir: Option<PathBuf>,
+    /// Extra trusted CA certificate (PEM) for the platform's HTTPS.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Talk HTTP/1.1 to the platform (for proxies without HTTP/2).
+    #[arg(long)]
+    pub http1: bool,
+    /// Python interpreter for task environments.
+    #[arg(long, env = "STEWARD_PYTHON")]
+    pub python: Option<PathBuf>,
+    #[command(flatten)]
+    pub dirs: DirArgs,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The robot file: <collection>/codebundles/<bundle>/runbook.robot or sli.robot.
+    pub robot: PathBuf,
+    /// A configProvided variable, NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// A secret from a file, NAME=FILE (repeatable).
+    #[arg(long = "secret", value_name = "NAME=FILE")]
+    pub secrets: Vec<String>,
+    /// Run only this task, by its title as written in the file (repeatable).
+    #[arg(long = "task", value_name = "TITLE")]
+    pub tasks: Vec<String>,
+    /// Wall-clock limit in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Where log.html, stdout.txt, report.jsonl and issues.jsonl go.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run as an SLI (sets RW_LOOKBACK_WINDOW and the metric name); default: by file name.
+    #[arg(long)]
+    pub sli: bool,
+    /// SLI interval in seconds (for RW_LOOKBACK_WINDOW).
+    #[arg(long, default_value_t = 300)]
+    pub interval: u64,
+    /// Print the robot console while it runs.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Python interpreter for the task environment.
+    #[arg(long, env = "STEWARD_PYTHON")]
+    pub python: Option<PathBuf>,
+    /// Cache directory (Python environments).
+    #[arg(long, env = "STEWARD_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// How to reach a platform.
+#[derive(Args, Clone)]
+pub struct ClientArgs {
+    /// Platform URL.
+    #[arg(long, env = "STEWARD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API token, when the platform requires one.
+    #[arg(long, env = "STEWARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+#[derive(Args)]
+pub struct IssuesArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Only this workspace.
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Only this SLX.
+    #[arg(long)]
+    pub slx: Option<String>,
+    /// Include resolved issues.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Show this run in detail (tasks, issues, artifact links).
+    pub id: Option<String>,
+    /// Only this workspace.
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Only this SLX.
+    #[arg(long)]
+    pub slx: Option<String>,
+    /// Only runbook or sli runs.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// How many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Subcommand)]
+pub enum SessionCommand {
+    /// Run an SLX's runbook (all tasks, or those named with --task).
+    Create(SessionCreateArgs),
+}
+
+#[derive(Args)]
+pub struct SessionCreateArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The SLX (short or full name; repeatable for several runs in one session).
+    #[arg(long, required = true)]
+    pub slx: Vec<String>,
+    /// Task title as written in the robot file (repeatable; default: every task).
+    #[arg(long = "task")]
+    pub tasks: Vec<String>,
+    /// Workspace (default: the only one there is).
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Return at once instead of waiting for the results.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub wait_timeout: u64,
+}
+
+#[derive(Subcommand)]
+pub enum WorkspaceCommand {
+    /// Import (or replace) a workspace tree: workspace.yaml and slxs/<name>/*.yaml.
+    Import(WorkspaceImportArgs),
+}
+
+#[derive(Args)]
+pub struct WorkspaceImportArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The tree's root directory.
+    pub dir: PathBuf,
+    /// Keep SLXs the tree no longer has.
+    #[arg(long)]
+    pub no_prune: bool,
+}
+
+#[derive(Subcommand)]
+pub enum SliCommand {
+    /// The SLI values of one SLX.
+    Show(SliShowArgs),
+}
+
+#[derive(Args)]
+pub struct SliShowArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The SLX.
+    pub slx: String,
+    /// How far back: a duration (15m, 1h, 7d) or an RFC 3339 time.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// Workspace (default: the only one there is).
+    #[arg(long)]
+    pub workspace: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a registration token for runners of a location.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The location runners registering with it join.
+    #[arg(long)]
+    pub location: String,
+}

@@ -1,0 +1,78 @@
+//! One module per command family.
+
+mod client;
+mod platform;
+mod run;
+mod runner;
+mod up;
+mod up_tls;
+
+use crate::cli::Command;
+use anyhow::Result;
+use std::process::ExitCode;
+
+pub async fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Up(args) => up::up(args).await,
+        Command::Platform(args) => platform::platform(args).await,
+        Command::Runner(args) => runner::runner(args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Status(args) => client::status(args).await,
+        Command::Issues(args) => client::issues(args).await,
+        Command::Runs(args) => client::runs(args).await,
+        Command::Session(command) => client::session(command).await,
+        Command::Workspace(command) => client::workspace(command).await,
+        Command::Sli(command) => client::sli(command).await,
+        Command::Token(command) => client::token(command).await,
+    }
+}
+
+/// Ctrl-C and SIGTERM, caught from the moment [`StopSignal::install`] returns (a signal that
+/// arrives during start-up must stop the process cleanly, not kill it).
+pub struct StopSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    pub fn install() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignal {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves when either signal arrives.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    /// Cancels `token` when a signal arrives.
+    pub fn cancel_on_signal(
+        mut self,
+        token: tokio_util::sync::CancellationToken,
+        message: &'static str,
+    ) {
+        tokio::spawn(async move {
+            self.wait().await;
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            token.cancel();
+        });
+    }
+}
+
+/// Parses `NAME=VALUE`.
+pub fn pair(text: &str, what: &str) -> Result<(String, String)> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(anyhow::anyhow!("{what} {text:?}: write it as NAME=VALUE")),
+    }
+}

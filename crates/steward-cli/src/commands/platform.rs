@@ -1,0 +1,43 @@
+//! `steward platform`: the control plane alone.
+
+use super::StopSignal;
+use crate::cli::PlatformArgs;
+use crate::dirs;
+use crate::progress::init_logging;
+use anyhow::{Context, Result};
+use std::process::ExitCode;
+use steward_platform::{Platform, PlatformConfig, TlsConfig};
+
+pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
+    let mut stop = StopSignal::install()?;
+    init_logging("info");
+    let data_dir = dirs::data_dir(args.dirs.data_dir);
+    let mut config = PlatformConfig::new(data_dir.clone());
+    config.listen = args.listen;
+    config.public_url = args.public_url;
+    config.api_token = args.api_token;
+    config.default_location = args.location.clone();
+    config.url_ttl = args.url_ttl;
+    config.lease_ttl = args.lease_ttl;
+    if let Some(token) = args.registration_token {
+        config.registration_tokens.push((token, args.location));
+    }
+    if let (Some(listen), Some(cert), Some(key)) = (args.tls_listen, args.tls_cert, args.tls_key) {
+        config.tls = Some(TlsConfig {
+            listen,
+            cert_pem: std::fs::read(&cert)
+                .with_context(|| format!("reading {}", cert.display()))?,
+            key_pem: std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?,
+        });
+    }
+    let platform = Platform::start(config).await?;
+    eprintln!(
+        "Steward platform on {} (data in {}). Ctrl-C stops it.",
+        platform.public_url(),
+        data_dir.display()
+    );
+    stop.wait().await;
+    eprintln!("Stopping…");
+    platform.stop().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,39 @@
+//! `steward runner`: a runner connected to a control plane.
+
+use super::{StopSignal, pair};
+use crate::cli::RunnerArgs;
+use crate::dirs;
+use crate::progress::init_logging;
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use steward_runner::RunnerConfig;
+use tokio_util::sync::CancellationToken;
+
+pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
+    let signal = StopSignal::install()?;
+    init_logging("info");
+    let state_dir = dirs::data_dir(args.dirs.data_dir).join("runner");
+    let mut config = RunnerConfig::new(&args.platform, state_dir);
+    config.cache_dir = dirs::cache_dir(args.dirs.cache_dir);
+    config.registration_token = args.registration_token;
+    if let Some(name) = args.name {
+        config.name = name;
+    }
+    config.capacity = args.capacity;
+    config.secrets_dir = args.secrets_dir;
+    config.ca_cert = args.ca_cert;
+    config.http1_only = args.http1;
+    config.python = args.python;
+    for entry in &args.collections {
+        let (url, dir) = pair(entry, "--collection")?;
+        config.collection_overrides.insert(url, PathBuf::from(dir));
+    }
+    let stop = CancellationToken::new();
+    signal.cancel_on_signal(
+        stop.clone(),
+        "Stopping; runs in progress are handed back to the platform…",
+    );
+    steward_runner::run(config, stop).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,163 @@
+//! `steward up`: the fully hosted model on one machine. The platform and a runner in one
+//! process; the runner talks to the platform over HTTP exactly as a remote one would.
+
+use super::StopSignal;
+use crate::cli::UpArgs;
+use crate::progress::{environment_progress, init_logging};
+use crate::{api, dirs};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+use steward_model::api::{ImportReport, ImportRequest};
+use steward_model::workspace::WorkspaceTree;
+use steward_platform::{Platform, PlatformConfig, TlsConfig};
+use steward_runner::RunnerConfig;
+use tokio_util::sync::CancellationToken;
+
+/// The example workspace, as in `examples/local-workspace`.
+static EXAMPLE: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../../examples/local-workspace");
+
+/// The location `up`'s runner registers for.
+const LOCATION: &str = "local";
+
+pub async fn up(args: UpArgs) -> Result<ExitCode> {
+    let mut signal = StopSignal::install()?;
+    init_logging("warn,steward_platform=info,steward_runner=info");
+    let data_dir = dirs::data_dir(args.dirs.data_dir);
+    let cache_dir = dirs::cache_dir(args.dirs.cache_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+
+    let token = read_or_create(&data_dir.join("up-registration-token"), || {
+        format!("stw_reg_{}", uuid::Uuid::new_v4().simple())
+    })?;
+    let mut config = PlatformConfig::new(data_dir.join("platform"));
+    config.listen = args.listen;
+    config.default_location = LOCATION.into();
+    config
+        .registration_tokens
+        .push((token.clone(), LOCATION.into()));
+    if !args.no_tls {
+        let (cert_pem, key_pem) = super::up_tls::certificate(&data_dir.join("tls"))?;
+        config.tls = Some(TlsConfig {
+            listen: args.tls_listen,
+            cert_pem,
+            key_pem,
+        });
+    }
+    let platform = Platform::start(config).await?;
+    let url = platform.public_url().to_string();
+
+    let files = match &args.workspace {
+        Some(dir) => tree_files(dir)?,
+        None => example_files(platform.addr(), platform.tls_addr()),
+    };
+    let client = api::Api::new(&url, None)?;
+    let name = WorkspaceTree::from_files(files.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .name()
+        .to_string();
+    let report: ImportReport = client
+        .put(
+            &format!("/api/v1/workspaces/{}", api::encode(&name)),
+            &ImportRequest {
+                files: files.into_iter().collect(),
+                prune: true,
+            },
+        )
+        .await
+        .context("importing the workspace")?;
+    for problem in &report.problems {
+        eprintln!("warning: {problem}");
+    }
+
+    let stop = CancellationToken::new();
+    let mut runner = RunnerConfig::new(&url, data_dir.join("runner"));
+    runner.registration_token = Some(token);
+    runner.name = "up".into();
+    runner.cache_dir = cache_dir;
+    runner.capacity = args.capacity;
+    runner.progress = Some(environment_progress());
+    let runner_task = tokio::spawn(steward_runner::run(runner, stop.clone()));
+
+    let slxs = report.added.len() + report.updated.len() + report.unchanged.len();
+    eprintln!();
+    eprintln!("Steward is up: workspace {name} with {slxs} SLXs.");
+    eprintln!("  Status page  {url}/");
+    if let Some(tls) = platform.tls_addr() {
+        eprintln!("  HTTPS        https://{tls}/  (self-signed)");
+    }
+    eprintln!("  Data         {}", data_dir.display());
+    eprintln!("SLI values appear within a minute or two. Then try:");
+    eprintln!("  steward status");
+    eprintln!("  steward session create --slx platform-tls");
+    eprintln!("  steward issues");
+    eprintln!("Ctrl-C stops everything.");
+
+    tokio::select! {
+        _ = signal.wait() => {}
+        outcome = runner_task => {
+            // The runner only ends early when it cannot work at all.
+            platform.stop().await;
+            return match outcome {
+                Ok(Err(error)) => Err(error.into()),
+                _ => Ok(ExitCode::from(1)),
+            };
+        }
+    }
+    eprintln!("Stopping…");
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    platform.stop().await;
+    eprintln!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path)
+        && !text.trim().is_empty()
+    {
+        return Ok(text.trim().to_string());
+    }
+    let value = make();
+    std::fs::write(path, &value).with_context(|| format!("writing {}", path.display()))?;
+    Ok(value)
+}
+
+fn tree_files(dir: &Path) -> Result<Vec<(String, String)>> {
+    let tree = WorkspaceTree::load(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(tree.files.into_iter().collect())
+}
+
+/// The bundled example, with the platform's addresses put in when they are not the defaults.
+fn example_files(
+    http: std::net::SocketAddr,
+    https: Option<std::net::SocketAddr>,
+) -> Vec<(String, String)> {
+    let mut files = BTreeMap::new();
+    collect(&EXAMPLE, &mut files);
+    files
+        .into_iter()
+        .map(|(path, text)| {
+            let mut text = text.replace("127.0.0.1:8080", &http.to_string());
+            if let Some(https) = https {
+                text = text.replace("127.0.0.1:8443", &https.to_string());
+            }
+            (path, text)
+        })
+        .collect()
+}
+
+fn collect(dir: &include_dir::Dir<'_>, out: &mut BTreeMap<String, String>) {
+    for file in dir.files() {
+        if let Some(text) = file.contents_utf8() {
+            out.insert(file.path().to_string_lossy().into_owned(), text.to_string());
+        }
+    }
+    for sub in dir.dirs() {
+        collect(sub, out);
+    }
+}

@@ -211,3 +211,82 @@ fn a_runner_without_a_valid_token_says_why_and_exits() {
         "{output}"
     );
 }
+
+#[test]
+fn slis_keep_running_while_the_platform_is_down_and_their_results_arrive_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = HttpTarget::start();
+    let token = "stw_reg_outage";
+    let port = steward_testkit::free_port();
+    let mut platform = start_platform_on(
+        dir.path(),
+        port,
+        token,
+        &["--location", "edge"],
+        "platform-1.log",
+    );
+    let url = platform.url.clone();
+    let _runner = start_runner(dir.path(), &url, token, "edge-runner");
+    let tree = workspace(dir.path(), &target.base_url());
+    assert_eq!(
+        client(&url, &["workspace", "import", tree.to_str().unwrap()]).0,
+        0
+    );
+    wait_until("a first SLI value", Duration::from_secs(180), || {
+        let values = api(
+            &url,
+            "/api/v1/workspaces/e2e/slxs/web/sli-values?metric=value",
+        );
+        (!values.as_array().unwrap().is_empty()).then_some(())
+    });
+
+    // The platform goes away for a while; the runner keeps measuring.
+    platform.process.signal(Signal::SIGKILL);
+    platform
+        .process
+        .wait_exit(Duration::from_secs(10))
+        .expect("killed");
+    let down_from = chrono::Utc::now();
+    std::thread::sleep(Duration::from_secs(15));
+    let down_until = chrono::Utc::now();
+    let platform = start_platform_on(
+        dir.path(),
+        port,
+        token,
+        &["--location", "edge"],
+        "platform-2.log",
+    );
+
+    // What was measured while it was down arrives once it is back.
+    let during = wait_until(
+        "values measured during the outage",
+        Duration::from_secs(90),
+        || {
+            let values = api(
+                &platform.url,
+                "/api/v1/workspaces/e2e/slxs/web/sli-values?metric=value&since=10m",
+            );
+            let during: Vec<Value> = values
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| {
+                    let at: chrono::DateTime<chrono::Utc> =
+                        v["time"].as_str().unwrap().parse().unwrap();
+                    at > down_from && at < down_until
+                })
+                .cloned()
+                .collect();
+            (during.len() >= 2).then_some(during)
+        },
+    );
+    let runs: std::collections::HashSet<&str> = during
+        .iter()
+        .map(|v| v["runId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        runs.len(),
+        during.len(),
+        "one value per run, each delivered once"
+    );
+}

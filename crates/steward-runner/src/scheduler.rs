@@ -134,3 +134,167 @@ async fn run_sli(shared: &Shared, sli: &SliAssignment) {
         tracing::error!(run = %run_id, %error, "Cannot spool an SLI result; it is lost.");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{PlatformClient, Registration};
+    use crate::executor::Executor;
+    use crate::secrets::SecretResolver;
+    use crate::spool::Spool;
+    use futures::future::BoxFuture;
+    use std::path::Path;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use steward_model::run::RunSpec;
+    use steward_model::workspace::CodeBundleRef;
+    use steward_runtime::SecretValue;
+    use tokio::sync::Semaphore;
+
+    /// Records when each run of each SLX started and ended, and how many ran at once.
+    #[derive(Default)]
+    struct Recorder {
+        busy: Mutex<HashMap<String, usize>>,
+        overlaps: AtomicUsize,
+        starts: Mutex<Vec<(String, Instant)>>,
+        work: Duration,
+    }
+
+    impl Executor for Recorder {
+        fn execute<'a>(
+            &'a self,
+            spec: &'a RunSpec,
+            _: &'a [SecretValue],
+            _: &'a Path,
+            _: &'a CancellationToken,
+        ) -> BoxFuture<'a, RunResult> {
+            Box::pin(async move {
+                {
+                    let mut busy = self.busy.lock().unwrap();
+                    let count = busy.entry(spec.slx.clone()).or_default();
+                    *count += 1;
+                    if *count > 1 {
+                        self.overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                self.starts
+                    .lock()
+                    .unwrap()
+                    .push((spec.slx.clone(), Instant::now()));
+                tokio::time::sleep(self.work).await;
+                *self.busy.lock().unwrap().get_mut(&spec.slx).unwrap() -= 1;
+                RunResult::error(RunStatus::Succeeded, "", chrono::Utc::now())
+            })
+        }
+    }
+
+    fn shared(executor: Arc<Recorder>, dir: &Path) -> Arc<Shared> {
+        let config = crate::RunnerConfig::new("http://127.0.0.1:1", dir.to_path_buf());
+        Arc::new(Shared {
+            client: PlatformClient::new("http://127.0.0.1:1", None, false).unwrap(),
+            registration: std::sync::RwLock::new(Registration {
+                platform_url: "http://127.0.0.1:1".into(),
+                runner_id: Uuid::nil(),
+                credential: String::new(),
+                location: "here".into(),
+                poll_timeout_seconds: 1,
+                lease_ttl_seconds: 2,
+            }),
+            executor,
+            spool: Spool::open(dir.join("spool")).unwrap(),
+            slots: Arc::new(Semaphore::new(4)),
+            active: Mutex::new(HashMap::new()),
+            secrets: SecretResolver::default(),
+            shutdown: CancellationToken::new(),
+            config,
+        })
+    }
+
+    fn sli(slx: &str, interval: u64) -> SliAssignment {
+        SliAssignment {
+            workspace: "ws".into(),
+            slx: slx.into(),
+            interval_seconds: interval,
+            code_bundle: CodeBundleRef::default(),
+            config: vec![],
+            secrets: vec![],
+            timeout_seconds: 10,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slis_run_on_their_interval_with_jitter_and_never_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        // "slow" takes longer than its interval; "quick" does not.
+        let recorder = Arc::new(Recorder {
+            work: Duration::from_millis(1500),
+            ..Default::default()
+        });
+        let shared = shared(recorder.clone(), dir.path());
+        let mut scheduler = Scheduler::new(shared.clone());
+        let state = DesiredState {
+            version: "v1".into(),
+            location: "here".into(),
+            slis: vec![sli("slow", 1), sli("quick", 20)],
+        };
+        scheduler.apply(&state);
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        assert_eq!(
+            recorder.overlaps.load(Ordering::SeqCst),
+            0,
+            "an SLI overlapped itself"
+        );
+
+        let starts = recorder.starts.lock().unwrap().clone();
+        let quick: Vec<Instant> = starts
+            .iter()
+            .filter(|(s, _)| s == "quick")
+            .map(|(_, t)| *t)
+            .collect();
+        assert!(quick.len() >= 9, "quick ran {} times in 200 s", quick.len());
+        for pair in quick.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= Duration::from_secs(18) && gap <= Duration::from_secs(22),
+                "gap {gap:?} outside 20 s ± 10%"
+            );
+        }
+        let slow = starts.iter().filter(|(s, _)| s == "slow").count();
+        assert!(
+            slow >= 100,
+            "the slow SLI should run back to back, ran {slow} times"
+        );
+        // Every finished run left a result to deliver (each SLI may have one run in progress).
+        let pending = shared.spool.pending().len();
+        assert!(
+            starts.len() - pending <= 2,
+            "{} runs started, {pending} results spooled",
+            starts.len()
+        );
+
+        // Removing an SLI stops it; an unchanged one keeps its schedule.
+        scheduler.apply(&DesiredState {
+            version: "v2".into(),
+            location: "here".into(),
+            slis: vec![sli("quick", 20)],
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let before = recorder
+            .starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == "slow")
+            .count();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let after = recorder
+            .starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == "slow")
+            .count();
+        assert_eq!(before, after, "a removed SLI kept running");
+        shared.shutdown.cancel();
+    }
+}

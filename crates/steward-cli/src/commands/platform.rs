@@ -12,7 +12,7 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
     let mut stop = StopSignal::install()?;
     init_logging("info");
     let data_dir = dirs::data_dir(args.dirs.data_dir);
-    let mut config = PlatformConfig::new(data_dir.clone());
+    let mut config = PlatformConfig::new(data_dir.join("platform"));
     config.listen = args.listen;
     config.public_url = args.public_url;
     config.api_token = args.api_token;

@@ -161,3 +161,42 @@ fn collect(dir: &include_dir::Dir<'_>, out: &mut BTreeMap<String, String>) {
         collect(sub, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_example_loads_cleanly_and_follows_the_listen_addresses() {
+        let files = example_files(
+            "127.0.0.1:9999".parse().unwrap(),
+            Some("127.0.0.1:9443".parse().unwrap()),
+        );
+        let tree = WorkspaceTree::from_files(files).unwrap();
+        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
+        assert_eq!(tree.name(), "local");
+        assert_eq!(tree.slxs.len(), 4);
+        for (name, slx) in &tree.slxs {
+            assert!(
+                slx.sli.is_some() && slx.runbook.is_some(),
+                "{name} lacks an SLI or a runbook"
+            );
+        }
+        let http = &tree.slxs["platform-http"]
+            .sli
+            .as_ref()
+            .unwrap()
+            .spec
+            .config_provided[0]
+            .value;
+        assert_eq!(http, "http://127.0.0.1:9999/api/v1/health");
+        let tls = &tree.slxs["platform-tls"]
+            .sli
+            .as_ref()
+            .unwrap()
+            .spec
+            .config_provided[0]
+            .value;
+        assert_eq!(tls, "127.0.0.1:9443");
+    }
+}

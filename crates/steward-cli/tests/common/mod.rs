@@ -48,7 +48,17 @@ pub struct Platform {
 
 /// `steward platform` on a free port with its own data directory.
 pub fn start_platform(dir: &Path, token: &str, extra: &[&str]) -> Platform {
-    let port = free_port();
+    start_platform_on(dir, free_port(), token, extra, "platform.log")
+}
+
+/// `steward platform` on `port` (the same data directory every time for one `dir`).
+pub fn start_platform_on(
+    dir: &Path,
+    port: u16,
+    token: &str,
+    extra: &[&str],
+    log_name: &str,
+) -> Platform {
     let mut cmd = steward();
     cmd.args([
         "platform",
@@ -59,7 +69,7 @@ pub fn start_platform(dir: &Path, token: &str, extra: &[&str]) -> Platform {
     ])
     .args(extra)
     .env("STEWARD_DATA_DIR", dir.join("platform-data"));
-    let process = Process::spawn("platform", cmd, &dir.join("platform.log"));
+    let process = Process::spawn("platform", cmd, &dir.join(log_name));
     let url = format!("http://127.0.0.1:{port}");
     wait_until("the platform to answer", Duration::from_secs(30), || {
         get_json(&format!("{url}/api/v1/health")).filter(|(status, _)| *status == 200)

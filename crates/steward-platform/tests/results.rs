@@ -129,7 +129,7 @@ async fn sli_results_store_the_value_and_sub_metrics() {
     let p = start(|_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
-    let (_, state) = runner_desired(&runner).await;
+    let (_, state) = runner.get("/api/v1/runner/desired-state").await;
     let assignment: steward_model::wire::SliAssignment =
         serde_json::from_value(state["slis"][0].clone()).unwrap();
     let run_id = Uuid::now_v7();
@@ -198,17 +198,6 @@ async fn sli_results_store_the_value_and_sub_metrics() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-async fn runner_desired(runner: &TestRunner) -> (StatusCode, serde_json::Value) {
-    let response = runner
-        .http
-        .get(format!("{}/api/v1/runner/desired-state", runner.url))
-        .bearer_auth(&runner.credential)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
 
 #[tokio::test]
 async fn artifacts_move_only_through_valid_signed_urls() {

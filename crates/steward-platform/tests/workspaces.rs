@@ -100,7 +100,7 @@ async fn desired_state_follows_the_slis_and_changes_version_on_edit() {
     let p = start(|_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
-    let (status, state) = runner_get(&runner, "/api/v1/runner/desired-state").await;
+    let (status, state) = runner.get("/api/v1/runner/desired-state").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state["location"], "local");
     assert_eq!(state["slis"][0]["slx"], "web");
@@ -114,22 +114,11 @@ async fn desired_state_follows_the_slis_and_changes_version_on_edit() {
     let faster = SLI.replace("intervalSeconds: 30", "intervalSeconds: 10");
     files[2] = ("slxs/web/sli.yaml", &faster);
     p.import(&files).await;
-    let (_, state) = runner_get(&runner, "/api/v1/runner/desired-state").await;
+    let (_, state) = runner.get("/api/v1/runner/desired-state").await;
     assert_ne!(state["version"], first);
     assert_eq!(state["slis"][0]["intervalSeconds"], 10);
 }
 
-async fn runner_get(runner: &TestRunner, path: &str) -> (StatusCode, serde_json::Value) {
-    let response = runner
-        .http
-        .get(format!("{}{path}", runner.url))
-        .bearer_auth(&runner.credential)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
 
 #[tokio::test]
 async fn an_api_token_guards_the_client_api_but_not_health() {

@@ -198,7 +198,6 @@ async fn sli_results_store_the_value_and_sub_metrics() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-
 #[tokio::test]
 async fn artifacts_move_only_through_valid_signed_urls() {
     let p = start(|c| c.url_ttl = Duration::from_secs(2)).await;

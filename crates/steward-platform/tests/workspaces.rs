@@ -119,7 +119,6 @@ async fn desired_state_follows_the_slis_and_changes_version_on_edit() {
     assert_eq!(state["slis"][0]["intervalSeconds"], 10);
 }
 
-
 #[tokio::test]
 async fn an_api_token_guards_the_client_api_but_not_health() {
     let p = start(|c| c.api_token = Some("sekret".into())).await;

@@ -195,9 +195,11 @@ impl PlatformClient {
 
     /// PUTs a file to a signed URL.
     pub async fn upload(&self, url: &SignedUrl, file: &Path) -> std::result::Result<(), CallError> {
-        let body = tokio::fs::read(file)
-            .await
-            .map_err(|e| CallError::Refused(0, format!("{}: {e}", file.display())))?;
+        let unreadable =
+            |e: std::io::Error| CallError::Refused(0, format!("{}: {e}", file.display()));
+        let handle = tokio::fs::File::open(file).await.map_err(unreadable)?;
+        let length = handle.metadata().await.map_err(unreadable)?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(handle));
         let content_type = if file.extension().is_some_and(|e| e == "html") {
             "text/html"
         } else {
@@ -207,6 +209,7 @@ impl PlatformClient {
             .http
             .put(&url.url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::CONTENT_LENGTH, length)
             .body(body)
             .timeout(Duration::from_secs(300))
             .send()

@@ -148,6 +148,8 @@ pub(crate) struct Shared {
     active: Mutex<HashMap<Uuid, Active>>,
     secrets: SecretResolver,
     shutdown: CancellationToken,
+    /// Signalled when a run ends, so a poll made with no free slot can be redone with one.
+    slot_freed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -228,6 +230,7 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         client,
         config,
         shutdown,
+        slot_freed: tokio::sync::Notify::new(),
     });
     let delivery = tokio::spawn(deliver::deliver_forever(shared.clone()));
     poll::poll_forever(shared.clone()).await;

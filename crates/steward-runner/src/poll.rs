@@ -123,8 +123,12 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
                 .max(1),
         );
         let credential = shared.credential();
+        // A poll that asked for no work can be abandoned safely when a slot frees (the platform
+        // hands out nothing on it), and redone at once with the slot offered.
+        let slot_freed = shared.slot_freed.notified();
         let outcome = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
+            _ = slot_freed, if request.free_capacity == 0 => continue,
             outcome = shared.client.poll(&credential, &request, wait) => outcome,
         };
         match outcome {
@@ -255,6 +259,7 @@ async fn run_leased(shared: Arc<Shared>, lease: Lease, cancel: CancellationToken
         (Some(_), Err(message)) => RunResult::error(RunStatus::Error, message, chrono::Utc::now()),
     };
     drop(permit);
+    shared.slot_freed.notify_waiters();
     let reason = shared
         .active
         .lock()

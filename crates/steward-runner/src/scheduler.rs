@@ -91,6 +91,7 @@ async fn sli_loop(shared: Arc<Shared>, sli: SliAssignment, stop: CancellationTok
         let started = Instant::now();
         run_sli(&shared, &sli).await;
         drop(permit);
+        shared.slot_freed.notify_waiters();
         // The next run is due one (jittered) interval after this one started; a run that took
         // longer than that is followed at once, never overlapped.
         next = (started + jittered(interval)).max(Instant::now());
@@ -206,6 +207,7 @@ mod tests {
             active: Mutex::new(HashMap::new()),
             secrets: SecretResolver::default(),
             shutdown: CancellationToken::new(),
+            slot_freed: tokio::sync::Notify::new(),
             config,
         })
     }

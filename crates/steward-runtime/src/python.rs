@@ -26,6 +26,10 @@ const MIN_PYTHON: (u32, u32) = (3, 9);
 /// Marker written last, so a half-built environment is never used.
 const READY_MARKER: &str = ".steward-ready";
 
+/// After a failed build, runs report that failure for this long before a build is tried
+/// again (an SLI every 30 s must not start pip every 30 s on a machine without PyPI).
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// What happens while an environment is being built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProvisionEvent {
@@ -60,6 +64,7 @@ pub struct PythonEnvs {
     cache_dir: PathBuf,
     base_python: Option<PathBuf>,
     ready: Mutex<HashMap<String, Arc<OnceCell<PythonEnv>>>>,
+    failed: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 impl PythonEnvs {
@@ -70,6 +75,7 @@ impl PythonEnvs {
             cache_dir: cache_dir.join("python"),
             base_python,
             ready: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -83,6 +89,19 @@ impl PythonEnvs {
         let base = self.base_python()?;
         let version = python_version(&base).await?;
         let key = env_key(&base, &version, requirements);
+        if let Some((at, message)) = self.failed.lock().expect("poisoned").get(&key)
+            && at.elapsed() < RETRY_AFTER
+        {
+            return Err(Error::PythonSetup {
+                dir: self.cache_dir.join(&key),
+                step: format!(
+                    "an attempt {}s ago (tried again {}s after it)",
+                    at.elapsed().as_secs(),
+                    RETRY_AFTER.as_secs()
+                ),
+                detail: message.clone(),
+            });
+        }
         let cell = self
             .ready
             .lock()
@@ -90,16 +109,18 @@ impl PythonEnvs {
             .entry(key.clone())
             .or_default()
             .clone();
-        cell.get_or_try_init(|| {
-            build(
-                self.cache_dir.join(&key),
-                base,
-                requirements.map(str::to_owned),
-                progress.clone(),
-            )
-        })
-        .await
-        .cloned()
+        let dir = self.cache_dir.join(&key);
+        let built = cell
+            .get_or_try_init(|| build(dir, base, requirements.map(str::to_owned), progress.clone()))
+            .await
+            .cloned();
+        if let Err(error) = &built {
+            self.failed
+                .lock()
+                .expect("poisoned")
+                .insert(key, (Instant::now(), error.to_string()));
+        }
+        built
     }
 
     fn base_python(&self) -> Result<PathBuf> {
@@ -389,5 +410,8 @@ mod tests {
         let progress: Progress = Arc::new(|_| {});
         let text = envs.ensure(None, &progress).await.unwrap_err().to_string();
         assert!(text.contains("python3-venv"), "{text}");
+        // The failure is remembered for a while instead of being retried by every run.
+        let again = envs.ensure(None, &progress).await.unwrap_err().to_string();
+        assert!(again.contains("an attempt") && again.contains("python3-venv"), "{again}");
     }
 }

@@ -132,17 +132,34 @@ impl TestRunner {
     }
 
     pub async fn complete(&self, run: Uuid, request: &CompleteRequest) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/runner/runs/{run}/complete"), &serde_json::to_value(request).unwrap()).await
+        self.post(
+            &format!("/api/v1/runner/runs/{run}/complete"),
+            &serde_json::to_value(request).unwrap(),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.credential).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.credential)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.credential).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.credential)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -284,7 +284,7 @@ fn locate(
     if !robot_file.is_file() {
         return Err(Error::RobotFileMissing {
             path: path_to_robot.into(),
-            collection: root.display().to_string(),
+            collection: url.to_string(),
         });
     }
     let bundle_dir = robot_file

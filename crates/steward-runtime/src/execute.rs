@@ -12,7 +12,7 @@ use crate::robot::{RobotFile, test_pattern};
 use crate::secrets::{SecretValue, materialize, redact_file};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +106,8 @@ impl Runtime {
         cancel: &CancellationToken,
     ) -> Execution {
         let started_at = Utc::now();
+        // Robot runs in the bundle's directory: a relative output directory would land there.
+        let out_dir = &std::path::absolute(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
         let run_root = self.config.work_dir.join(spec.run_id.to_string());
         let outcome = self
             .execute_in(spec, secrets, out_dir, &run_root, cancel, started_at)
@@ -149,7 +151,7 @@ impl Runtime {
         let source = std::fs::read_to_string(&bundle.robot_file)
             .map_err(|e| Error::io(&bundle.robot_file, e))?;
         let robot = RobotFile::parse(&source);
-        let selected = select_tasks(spec, &robot, &bundle.robot_file)?;
+        let selected = select_tasks(spec, &robot)?;
 
         let requirements_path = bundle.collection_root.join("requirements.txt");
         let requirements = std::fs::read_to_string(&requirements_path)
@@ -191,43 +193,10 @@ impl Runtime {
         })?;
         warnings.extend(bundle.warning.clone());
 
-        let mut args: Vec<String> = ["-m", "robot", "--outputdir"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.push(out_dir.display().to_string());
-        args.extend(
-            [
-                "--output",
-                "output.xml",
-                "--log",
-                "log.html",
-                "--report",
-                "NONE",
-                "--loglevel",
-                "TRACE:INFO",
-            ]
-            .iter()
-            .chain(&[
-                "--consolecolors",
-                "off",
-                "--consolemarkers",
-                "off",
-                "--consolewidth",
-                "100",
-            ])
-            .map(|s| s.to_string()),
-        );
-        args.push("--variable".into());
-        args.push(format!("CODEBUNDLE_TEMP_DIR:{}", dirs.cb_temp.display()));
-        args.push("--variable".into());
-        args.push(format!("KUBECONFIG:{}", dirs.kubeconfig().display()));
-        for title in &selected {
-            args.push("--test".into());
-            args.push(test_pattern(title));
-        }
-        args.push(robot_copy.display().to_string());
-
+        // With secrets in play, robot writes no log.html: robot compresses long log messages
+        // in it, so a secret there cannot be scrubbed as text. The log is rebuilt below from the
+        // scrubbed output.xml instead.
+        let args = robot_args(out_dir, &dirs, &selected, &robot_copy, secrets.is_empty());
         tracing::debug!(run = %spec.run_id, robot = %bundle.robot_file.display(), "Starting robot.");
         let stdout_path = out_dir.join("stdout.txt");
         let limit = Duration::from_secs(spec.timeout_seconds.max(1));
@@ -256,6 +225,9 @@ impl Runtime {
                 ));
                 let _ = std::fs::remove_file(&path);
             }
+        }
+        if !secrets.is_empty() {
+            rebuild_log(&python.python, &env, out_dir, &mut warnings).await;
         }
         let finished_at = Utc::now();
         let output = std::fs::read_to_string(out_dir.join("output.xml"))
@@ -303,9 +275,96 @@ impl Runtime {
     }
 }
 
+/// The robot command line (after `python`).
+fn robot_args(
+    out_dir: &Path,
+    dirs: &RunDirs,
+    titles: &[String],
+    robot: &Path,
+    write_log: bool,
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "-m".into(),
+        "robot".into(),
+        "--outputdir".into(),
+        out_dir.display().to_string(),
+    ];
+    let log = if write_log { "log.html" } else { "NONE" };
+    for (flag, value) in [
+        ("--output", "output.xml"),
+        ("--log", log),
+        ("--report", "NONE"),
+        ("--loglevel", "TRACE:INFO"),
+        ("--consolecolors", "off"),
+        ("--consolemarkers", "off"),
+        ("--consolewidth", "100"),
+    ] {
+        args.push(flag.into());
+        args.push(value.into());
+    }
+    args.push("--variable".into());
+    args.push(format!("CODEBUNDLE_TEMP_DIR:{}", dirs.cb_temp.display()));
+    args.push("--variable".into());
+    args.push(format!("KUBECONFIG:{}", dirs.kubeconfig().display()));
+    for title in titles {
+        args.push("--test".into());
+        args.push(test_pattern(title));
+    }
+    args.push(robot.display().to_string());
+    args
+}
+
+/// Writes `log.html` from the (already scrubbed) `output.xml` with robot's own `rebot`.
+async fn rebuild_log(
+    python: &Path,
+    env: &BTreeMap<String, String>,
+    out_dir: &Path,
+    warnings: &mut Vec<String>,
+) {
+    if !out_dir.join("output.xml").is_file() {
+        return;
+    }
+    let args: Vec<String> = [
+        "-m",
+        "robot.rebot",
+        "--log",
+        "log.html",
+        "--report",
+        "NONE",
+        "--output",
+        "NONE",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--outputdir".into(),
+        out_dir.display().to_string(),
+        out_dir.join("output.xml").display().to_string(),
+    ])
+    .collect();
+    let console = out_dir.join(".rebot.txt");
+    let spawn = Spawn {
+        program: python,
+        args,
+        env,
+        cwd: out_dir,
+        output: &console,
+    };
+    let done = process::run(spawn, Duration::from_secs(120), &CancellationToken::new()).await;
+    if !out_dir.join("log.html").is_file() {
+        let why = std::fs::read_to_string(&console).unwrap_or_default();
+        warnings.push(format!(
+            "log.html could not be written ({:?}): {}",
+            done.ok(),
+            why.trim()
+        ));
+    }
+    let _ = std::fs::remove_file(&console);
+}
+
 /// Raw titles to pass as `--test`; empty for all. Unknown titles are refused with the list of
 /// titles the file has.
-fn select_tasks(spec: &RunSpec, robot: &RobotFile, robot_file: &Path) -> Result<Vec<String>> {
+fn select_tasks(spec: &RunSpec, robot: &RobotFile) -> Result<Vec<String>> {
     if spec.selects_all_tasks() {
         return Ok(Vec::new());
     }
@@ -314,7 +373,14 @@ fn select_tasks(spec: &RunSpec, robot: &RobotFile, robot_file: &Path) -> Result<
         if robot.task(title).is_none() {
             return Err(Error::UnknownTask {
                 title: title.clone(),
-                file: robot_file.display().to_string(),
+                file: format!(
+                    "{} of {}",
+                    spec.code_bundle
+                        .path_to_robot
+                        .as_deref()
+                        .unwrap_or_default(),
+                    spec.code_bundle.repo_url
+                ),
                 available: robot.titles().iter().map(|t| t.to_string()).collect(),
             });
         }

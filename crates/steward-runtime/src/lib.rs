@@ -97,7 +97,7 @@ pub enum Error {
     RobotFileMissing {
         /// `pathToRobot`.
         path: String,
-        /// Collection root on disk.
+        /// `repoUrl` of the collection.
         collection: String,
     },
     /// A requested task title is not in the robot file.
@@ -105,7 +105,7 @@ pub enum Error {
     UnknownTask {
         /// The requested title.
         title: String,
-        /// The robot file.
+        /// The robot file (`pathToRobot of repoUrl`).
         file: String,
         /// Raw titles the file has.
         available: Vec<String>,

@@ -412,6 +412,9 @@ mod tests {
         assert!(text.contains("python3-venv"), "{text}");
         // The failure is remembered for a while instead of being retried by every run.
         let again = envs.ensure(None, &progress).await.unwrap_err().to_string();
-        assert!(again.contains("an attempt") && again.contains("python3-venv"), "{again}");
+        assert!(
+            again.contains("an attempt") && again.contains("python3-venv"),
+            "{again}"
+        );
     }
 }

@@ -261,6 +261,39 @@ async fn import_secret_reads_a_private_file_that_is_gone_after_the_run() {
         assert!(!text.contains(token), "{artifact} holds the secret");
     }
     assert!(report.contains("leaked: ********"), "{report}");
+    assert!(
+        !log_html_text(&out.join("log.html")).contains(token),
+        "log.html holds the secret, compressed"
+    );
+    assert!(log_html_text(&out.join("log.html")).contains("the key is ********"));
+}
+
+/// The text of log.html with robot's compressed strings expanded (in its string table, raw
+/// strings start with `*`; the others are base64 of zlib-compressed text).
+fn log_html_text(path: &Path) -> String {
+    let script = r#"
+import base64, re, sys, zlib
+html = open(sys.argv[1], encoding="utf-8").read()
+parts = [html]
+for blob in re.findall(r'"([A-Za-z0-9+/]{16,}={0,2})"', html):
+    try:
+        parts.append(zlib.decompress(base64.b64decode(blob)).decode("utf-8", "replace"))
+    except Exception:
+        pass
+print("\n".join(parts))
+"#;
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

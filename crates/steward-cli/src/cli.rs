@@ -52,6 +52,16 @@ pub enum Command {
     Token(TokenCommand),
 }
 
+impl Command {
+    /// Long-running commands (they keep going when their terminal goes away).
+    pub fn is_service(&self) -> bool {
+        matches!(
+            self,
+            Command::Up(_) | Command::Platform(_) | Command::Runner(_)
+        )
+    }
+}
+
 /// Where the state lives.
 #[derive(Args, Clone)]
 pub struct DirArgs {

@@ -28,7 +28,7 @@ pub fn environment_progress() -> Progress {
                     spinner.println(message);
                     *bar = Some(spinner);
                 } else {
-                    eprintln!("{message}");
+                    say!("{message}");
                 }
             }
             ProvisionEvent::Step(step) => match bar.as_ref() {
@@ -39,7 +39,7 @@ pub fn environment_progress() -> Progress {
                 if let Some(spinner) = bar.take() {
                     spinner.finish_and_clear();
                 }
-                eprintln!("Task environment ready ({seconds}s).");
+                say!("Task environment ready ({seconds}s).");
             }
         }
     })

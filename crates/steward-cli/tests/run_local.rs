@@ -23,7 +23,8 @@ fn a_runbook_runs_locally_and_prints_tasks_issues_and_report() {
             "--var",
             &urls,
         ])
-        .args(["--out", out.path().to_str().unwrap()])
+        // The default output directory is relative to where the command runs.
+        .current_dir(out.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -43,7 +44,12 @@ fn a_runbook_runs_locally_and_prints_tasks_issues_and_report() {
         stdout.contains("## Inspect HTTP Response Headers"),
         "report grouped by task: {stdout}"
     );
-    assert!(out.path().join("log.html").is_file());
+    let runs: Vec<_> = std::fs::read_dir(out.path().join("steward-out"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].path().join("log.html").is_file());
 
     let json = {
         let output = steward()

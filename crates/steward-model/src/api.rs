@@ -53,10 +53,36 @@ pub struct ImportRequest {
     /// Remove SLXs that are not in `files` (skipped SLXs are always kept).
     #[serde(default = "yes")]
     pub prune: bool,
+    /// SLXs the client skipped (it could not read them): keep their stored version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl ImportRequest {
+    /// The request for a tree loaded on the client: SLXs the client had to skip are sent by
+    /// name only, so the platform keeps their stored version instead of importing a partial one.
+    pub fn from_tree(tree: &crate::workspace::WorkspaceTree, prune: bool) -> Self {
+        let skipped: Vec<String> = tree.skipped_slxs.clone();
+        let files = tree
+            .files
+            .iter()
+            .filter(|(path, _)| {
+                !skipped
+                    .iter()
+                    .any(|slx| path.starts_with(&format!("slxs/{slx}/")))
+            })
+            .map(|(path, text)| (path.clone(), text.clone()))
+            .collect();
+        ImportRequest {
+            files,
+            prune,
+            keep: skipped,
+        }
+    }
 }
 
 /// Answer to an import.

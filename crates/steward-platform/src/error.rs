@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 403: a signed URL that is expired, tampered with or for another method.
     #[error("{0}")]
     Forbidden(String),
+    /// 405: the path exists, the method does not.
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
     /// 413: an upload over the size limit.
     #[error("{0}")]
     TooLarge(String),
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

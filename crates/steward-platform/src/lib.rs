@@ -16,6 +16,7 @@
 
 mod api;
 pub mod artifacts;
+mod assignment;
 pub mod error;
 pub mod signing;
 pub mod store;

@@ -8,7 +8,7 @@ use crate::store::{IssueFilter, RunFilter};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, State};
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -237,7 +237,17 @@ struct RunForm {
     slx: String,
 }
 
-async fn run(State(state): State<Arc<AppState>>, Form(form): Form<RunForm>) -> ApiResult<Redirect> {
+async fn run(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<RunForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "This form can only be sent from Steward's own status page.",
+        );
+    }
     let request = SessionCreate {
         run_requests: vec![RunRequestInput {
             slx: form.slx,
@@ -245,8 +255,48 @@ async fn run(State(state): State<Arc<AppState>>, Form(form): Form<RunForm>) -> A
         }],
         source: Some("ui".into()),
     };
-    crate::api::create_session(&state, &form.workspace, request).await?;
-    Ok(Redirect::to("/"))
+    match crate::api::create_session(&state, &form.workspace, request).await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(error) => message_page(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+    }
+}
+
+/// A form post is accepted only from the platform's own pages: browsers say where a request
+/// comes from (`Sec-Fetch-Site`, `Origin`), and a page elsewhere must not start runbooks.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match (get("origin"), get("host")) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, rest)| rest) == Some(host),
+        (Some(_), None) => false,
+        (None, _) => true, // not a browser's cross-site form post
+    }
+}
+
+/// A small page with one message and a way back.
+fn message_page(status: StatusCode, message: &str) -> Response {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Steward</title></head>\
+         <body style=\"font:14px system-ui,sans-serif;margin:2rem\"><h1>Steward</h1><p>{escaped}</p>\
+         <p><a href=\"/\">Back to the status page</a></p></body></html>"
+    );
+    (status, Html(body)).into_response()
+}
+
+/// What a browser sees when the platform needs an API token.
+pub(crate) fn login_page() -> Response {
+    let body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Steward</title></head>\
+        <body style=\"font:14px system-ui,sans-serif;margin:2rem\"><h1>Steward</h1>\
+        <p>This platform needs its API token.</p>\
+        <form method=\"get\" action=\"/login\"><input type=\"password\" name=\"token\" size=\"50\" autofocus> \
+        <button type=\"submit\">Open</button></form></body></html>";
+    (StatusCode::UNAUTHORIZED, Html(body)).into_response()
 }
 
 #[derive(serde::Deserialize)]

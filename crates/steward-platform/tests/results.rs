@@ -281,6 +281,23 @@ async fn artifacts_move_only_through_valid_signed_urls() {
     tokio::time::sleep(Duration::from_millis(3200)).await;
     refused(p.http.get(&get_url).send().await.unwrap()).await;
 
+    // Once the run is complete, its artifacts are final.
+    let done = CompleteRequest {
+        lease_id: Some(lease.lease_id),
+        spec: None,
+        result: result(RunStatus::Succeeded, &[], &[]),
+    };
+    runner.complete(run, &done).await;
+    for body in [json!({ "leaseId": lease.lease_id }), json!({})] {
+        let (status, _) = runner
+            .post(
+                &format!("/api/v1/runner/runs/{run}/artifacts/stdout.txt"),
+                &body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+
     // Names are file names only; other runners cannot upload for this run.
     let (status, _) = runner
         .post(

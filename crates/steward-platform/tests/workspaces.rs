@@ -143,4 +143,153 @@ async fn an_api_token_guards_the_client_api_but_not_health() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let (status, _) = p.get("/api/v1/health").await;
     assert_eq!(status, StatusCode::OK);
+    // A browser gets a page asking for the token, and the token opens the status page.
+    let page = p.http.get(format!("{}/", p.url)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert!(page.text().await.unwrap().contains("needs its API token"));
+    let with_cookie = p
+        .http
+        .get(format!("{}/", p.url))
+        .header("cookie", "steward_token=sekret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cookie.status(), StatusCode::OK);
+    assert!(
+        with_cookie
+            .text()
+            .await
+            .unwrap()
+            .contains("<h2>Runners</h2>")
+    );
+}
+
+#[tokio::test]
+async fn the_run_button_only_works_from_the_platforms_own_page() {
+    let p = start(|_| {}).await;
+    p.import(&web_files()).await;
+    let form = [("workspace", "demo"), ("slx", "web")];
+    let cross = p
+        .http
+        .post(format!("{}/ui/run", p.url))
+        .header("origin", "http://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let (_, runs) = p.get("/api/v1/runs").await;
+    assert_eq!(runs, json!([]), "a cross-site post queued a run");
+    let host = p.url.trim_start_matches("http://").to_string();
+    let same = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/ui/run", p.url))
+        .header("origin", format!("http://{host}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), StatusCode::SEE_OTHER);
+    let (_, runs) = p.get("/api/v1/runs").await;
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let unknown = p
+        .http
+        .post(format!("{}/ui/run", p.url))
+        .form(&[("workspace", "demo"), ("slx", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.text().await.unwrap().contains("no SLX named nope"));
+}
+
+#[tokio::test]
+async fn every_error_is_json() {
+    let p = start(|_| {}).await;
+    for (path, code) in [
+        ("/api/v1/runs/not-a-uuid", StatusCode::BAD_REQUEST),
+        ("/api/v1/nothing-here", StatusCode::NOT_FOUND),
+        (
+            "/api/v1/workspaces/x/slxs/y/sli-values?since=99999999999h",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/v1/issues?limit=many", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = p.get(path).await;
+        assert_eq!(status, code, "{path}: {body}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    let (status, body) = p.send(Method::DELETE, "/api/v1/status", &json!({})).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["error"].is_string());
+    p.import(&web_files()).await;
+    let (status, body) = p
+        .get("/api/v1/workspaces/demo/slxs/web/sli-values?since=99999999999h")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let huge = "x".repeat(300 * 1024 * 1024);
+    let response = p
+        .http
+        .put(format!("{}/api/v1/workspaces/demo", p.url))
+        .header("content-type", "application/json")
+        .body(format!("{{\"files\": {{\"a\": \"{huge}\"}}}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_locations_slis_are_shared_among_its_online_runners() {
+    let p = start(|c| c.lease_ttl = std::time::Duration::from_millis(1500)).await;
+    let names: Vec<String> = (0..12).map(|i| format!("web{i}")).collect();
+    let mut owned: Vec<(String, String)> = vec![("workspace.yaml".into(), WORKSPACE.into())];
+    for name in &names {
+        owned.push((
+            format!("slxs/{name}/slx.yaml"),
+            SLX.replace("demo--web", &format!("demo--{name}")),
+        ));
+        owned.push((format!("slxs/{name}/sli.yaml"), SLI.to_string()));
+    }
+    let files: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    p.import(&files).await;
+    let one = p.runner().await;
+    let two = p.runner().await;
+    one.poll(&poll_for(0)).await;
+    two.poll(&poll_for(0)).await;
+    let slxs = |state: &serde_json::Value| -> Vec<String> {
+        state["slis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["slx"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, a) = one.get("/api/v1/runner/desired-state").await;
+    let (_, b) = two.get("/api/v1/runner/desired-state").await;
+    let (a, b) = (slxs(&a), slxs(&b));
+    assert!(!a.is_empty() && !b.is_empty(), "{a:?} / {b:?}");
+    assert!(
+        a.iter().all(|s| !b.contains(s)),
+        "an SLI is scheduled twice: {a:?} / {b:?}"
+    );
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    all.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(all, expected);
+
+    // The first runner stops polling: after a lease time the second one has everything, and
+    // its poll says so with a new version.
+    let before = two.poll(&poll_for(0)).await.desired_state_version;
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let after = two.poll(&poll_for(0)).await.desired_state_version;
+    assert_ne!(before, after);
+    let (_, b) = two.get("/api/v1/runner/desired-state").await;
+    assert_eq!(slxs(&b).len(), names.len());
 }

@@ -80,11 +80,17 @@ async fn deliver(shared: &Shared, mut delivery: Delivery) -> Result<bool, Failur
             ));
             continue;
         }
-        let url = shared
+        // A refused artifact is noted on the result and the completion still goes out: the
+        // platform decides about the result (a retry of a recorded one is answered as such).
+        let uploaded_one = match shared
             .client
             .upload_url(&credential, delivery.run_id, name, delivery.lease_id)
-            .await?;
-        match shared.client.upload(&url, &path).await {
+            .await
+        {
+            Ok(url) => shared.client.upload(&url, &path).await,
+            Err(error) => Err(error),
+        };
+        match uploaded_one {
             Ok(()) => uploaded.push(name.clone()),
             Err(CallError::Refused(code, message)) => {
                 delivery

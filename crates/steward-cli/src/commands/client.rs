@@ -151,7 +151,7 @@ pub async fn session(command: SessionCommand) -> Result<ExitCode> {
         .await?;
     if !args.no_wait {
         if args.client.output == Output::Text {
-            eprintln!(
+            say!(
                 "Session {} created; waiting for {} run(s)…",
                 session.id,
                 session.runs.len()
@@ -202,13 +202,12 @@ pub async fn workspace(command: WorkspaceCommand) -> Result<ExitCode> {
     let api = api(&args.client)?;
     let tree = WorkspaceTree::load(&args.dir).map_err(|e| anyhow!("{e}"))?;
     let name = tree.name().to_string();
-    let request = ImportRequest {
-        files: tree.files.clone(),
-        prune: !args.no_prune,
-    };
-    let report: ImportReport = api
+    let request = ImportRequest::from_tree(&tree, !args.no_prune);
+    let mut report: ImportReport = api
         .put(&format!("/api/v1/workspaces/{}", encode(&name)), &request)
         .await?;
+    // What the client could not read never reached the platform: report it too.
+    report.problems.splice(0..0, tree.problems.iter().cloned());
     match args.client.output {
         Output::Json => output::json(&report),
         Output::Text => {
@@ -286,7 +285,7 @@ pub async fn token(command: TokenCommand) -> Result<ExitCode> {
         Output::Json => output::json(&token),
         Output::Text => {
             println!("{}", token.token);
-            eprintln!(
+            say!(
                 "Registration token for location {}. Start a runner with:\n  steward runner --platform {} --registration-token {}",
                 token.location,
                 api.base(),

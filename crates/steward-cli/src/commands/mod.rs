@@ -60,7 +60,7 @@ impl StopSignal {
         tokio::spawn(async move {
             self.wait().await;
             if !message.is_empty() {
-                eprintln!("{message}");
+                say!("{message}");
             }
             token.cancel();
         });

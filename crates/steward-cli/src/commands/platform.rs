@@ -12,6 +12,7 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
     let mut stop = StopSignal::install()?;
     init_logging("info");
     let data_dir = dirs::data_dir(args.dirs.data_dir);
+    let _lock = crate::dirlock::lock(&data_dir.join("platform"), "a steward platform")?;
     let mut config = PlatformConfig::new(data_dir.join("platform"));
     config.listen = args.listen;
     config.public_url = args.public_url;
@@ -31,13 +32,13 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
         });
     }
     let platform = Platform::start(config).await?;
-    eprintln!(
+    say!(
         "Steward platform on {} (data in {}). Ctrl-C stops it.",
         platform.public_url(),
         data_dir.display()
     );
     stop.wait().await;
-    eprintln!("Stopping…");
+    say!("Stopping…");
     platform.stop().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -102,7 +102,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     )
     .await?;
     if args.output == Output::Text {
-        eprintln!("Running {} ({}) …", robot.display(), kind.as_str());
+        say!("Running {} ({}) …", robot.display(), kind.as_str());
     }
     let cancel = CancellationToken::new();
     signal.cancel_on_signal(cancel.clone(), "");
@@ -157,7 +157,8 @@ async fn follow(path: PathBuf, stop: CancellationToken) {
                 let mut buf = Vec::new();
                 if let Ok(n) = file.read_to_end(&mut buf).await {
                     offset += n as u64;
-                    eprint!("{}", String::from_utf8_lossy(&buf));
+                    use std::io::Write as _;
+                    let _ = std::io::stderr().write_all(&buf);
                 }
             }
         }

@@ -14,6 +14,7 @@ pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
     let signal = StopSignal::install()?;
     init_logging("info");
     let state_dir = dirs::data_dir(args.dirs.data_dir).join("runner");
+    let _lock = crate::dirlock::lock(&state_dir, "a steward runner")?;
     let mut config = RunnerConfig::new(&args.platform, state_dir);
     config.cache_dir = dirs::cache_dir(args.dirs.cache_dir);
     config.registration_token = args.registration_token;

@@ -31,6 +31,11 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
 
+    // The same locks `steward platform` and `steward runner` take on these directories.
+    let _locks = (
+        crate::dirlock::lock(&data_dir.join("platform"), "a steward platform")?,
+        crate::dirlock::lock(&data_dir.join("runner"), "a steward runner")?,
+    );
     let token = read_or_create(&data_dir.join("up-registration-token"), || {
         format!("stw_reg_{}", uuid::Uuid::new_v4().simple())
     })?;
@@ -51,27 +56,22 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     let platform = Platform::start(config).await?;
     let url = platform.public_url().to_string();
 
-    let files = match &args.workspace {
-        Some(dir) => tree_files(dir)?,
-        None => example_files(platform.addr(), platform.tls_addr()),
-    };
+    let tree = match &args.workspace {
+        Some(dir) => WorkspaceTree::load(dir),
+        None => WorkspaceTree::from_files(example_files(platform.addr(), platform.tls_addr())),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = tree.name().to_string();
     let client = api::Api::new(&url, None)?;
-    let name = WorkspaceTree::from_files(files.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .name()
-        .to_string();
     let report: ImportReport = client
         .put(
             &format!("/api/v1/workspaces/{}", api::encode(&name)),
-            &ImportRequest {
-                files: files.into_iter().collect(),
-                prune: true,
-            },
+            &ImportRequest::from_tree(&tree, true),
         )
         .await
         .context("importing the workspace")?;
-    for problem in &report.problems {
-        eprintln!("warning: {problem}");
+    for problem in tree.problems.iter().chain(&report.problems) {
+        say!("skipped: {problem}");
     }
 
     let stop = CancellationToken::new();
@@ -84,18 +84,18 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     let runner_task = tokio::spawn(steward_runner::run(runner, stop.clone()));
 
     let slxs = report.added.len() + report.updated.len() + report.unchanged.len();
-    eprintln!();
-    eprintln!("Steward is up: workspace {name} with {slxs} SLXs.");
-    eprintln!("  Status page  {url}/");
+    say!();
+    say!("Steward is up: workspace {name} with {slxs} SLXs.");
+    say!("  Status page  {url}/");
     if let Some(tls) = platform.tls_addr() {
-        eprintln!("  HTTPS        https://{tls}/  (self-signed)");
+        say!("  HTTPS        https://{tls}/  (self-signed)");
     }
-    eprintln!("  Data         {}", data_dir.display());
-    eprintln!("SLI values appear within a minute or two. Then try:");
-    eprintln!("  steward status");
-    eprintln!("  steward session create --slx platform-tls");
-    eprintln!("  steward issues");
-    eprintln!("Ctrl-C stops everything.");
+    say!("  Data         {}", data_dir.display());
+    say!("SLI values appear within a minute or two. Then try:");
+    say!("  steward status");
+    say!("  steward session create --slx platform-tls");
+    say!("  steward issues");
+    say!("Ctrl-C stops everything.");
 
     tokio::select! {
         _ = signal.wait() => {}
@@ -108,11 +108,11 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
             };
         }
     }
-    eprintln!("Stopping…");
+    say!("Stopping…");
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(300)).await;
     platform.stop().await;
-    eprintln!("Stopped.");
+    say!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -125,11 +125,6 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> Result<String> 
     let value = make();
     std::fs::write(path, &value).with_context(|| format!("writing {}", path.display()))?;
     Ok(value)
-}
-
-fn tree_files(dir: &Path) -> Result<Vec<(String, String)>> {
-    let tree = WorkspaceTree::load(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(tree.files.into_iter().collect())
 }
 
 /// The bundled example, with the platform's addresses put in when they are not the defaults.

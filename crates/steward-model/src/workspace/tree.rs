@@ -5,7 +5,7 @@ use super::{
     WorkspaceDoc,
 };
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Files larger than this are not workspace documents; they are reported and skipped.
@@ -67,20 +67,36 @@ impl WorkspaceTree {
         let mut files = BTreeMap::new();
         let mut problems = Vec::new();
         read_dir_into(root, root, &mut files, &mut problems)?;
-        let mut tree = Self::from_files(files)?;
-        problems.append(&mut tree.problems);
-        tree.problems = problems;
-        Ok(tree)
+        Self::build(files, problems)
     }
 
     /// Builds the tree from `(relative path, text)` pairs, as an upload delivers them.
     pub fn from_files(
         files: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, LoadError> {
-        let files: BTreeMap<String, String> = files
-            .into_iter()
-            .map(|(path, text)| (normalize(&path), text))
-            .collect();
+        let mut problems = Vec::new();
+        let mut kept = BTreeMap::new();
+        for (path, text) in files {
+            let normalized = normalize(&path);
+            if is_safe_path(&normalized) {
+                kept.insert(normalized, text);
+            } else {
+                problems.push(LoadProblem::new(
+                    path,
+                    "not a relative path inside the workspace tree",
+                    "file skipped",
+                ));
+            }
+        }
+        Self::build(kept, problems)
+    }
+
+    /// `problems` are files that could not be read; an SLX with such a file is skipped as a
+    /// whole, so that an import never replaces it with an incomplete version.
+    fn build(
+        files: BTreeMap<String, String>,
+        mut problems: Vec<LoadProblem>,
+    ) -> Result<Self, LoadError> {
         let workspace_text = files
             .get("workspace.yaml")
             .ok_or_else(|| LoadError::MissingWorkspaceFile("(upload)".into()))?;
@@ -91,35 +107,42 @@ impl WorkspaceTree {
             "workspace not loaded",
         )
         .map_err(LoadError::Workspace)?;
-        if workspace.metadata.name.is_empty() {
-            return Err(LoadError::Workspace(LoadProblem::new(
-                "workspace.yaml",
-                "metadata.name is empty; set it to the workspace's short name",
-                "workspace not loaded",
-            )));
+        if !is_valid_slx_name(&workspace.metadata.name) {
+            return Err(LoadError::Workspace(LoadProblem {
+                line: line_of(workspace_text, "  name:"),
+                ..LoadProblem::new(
+                    "workspace.yaml",
+                    format!(
+                        "metadata.name {:?} is not a workspace name: use letters, digits, '-', '_' and '.'",
+                        workspace.metadata.name
+                    ),
+                    "workspace not loaded",
+                )
+            }));
         }
 
+        let unreadable: BTreeSet<String> =
+            problems.iter().filter_map(|p| slx_of(&p.path)).collect();
         let mut by_slx: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        let mut problems = Vec::new();
         for (path, text) in &files {
-            let mut parts = path.split('/');
-            if parts.next() != Some("slxs") {
-                continue;
-            }
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(slx), Some(file), None) if !slx.is_empty() => {
+            if let Some(slx) = slx_of(path) {
+                let file = path.rsplit('/').next().unwrap_or_default();
+                // Deeper files are kept in `files` but belong to no document.
+                if path.matches('/').count() == 2 {
                     by_slx
-                        .entry(slx.to_string())
+                        .entry(slx)
                         .or_default()
                         .insert(file.to_string(), text.clone());
                 }
-                _ => {} // deeper files are kept in `files` but belong to no document
             }
         }
 
         let mut slxs = BTreeMap::new();
-        let mut skipped_slxs = Vec::new();
+        let mut skipped_slxs: Vec<String> = unreadable.iter().cloned().collect();
         for (name, dir_files) in by_slx {
+            if unreadable.contains(&name) {
+                continue;
+            }
             match load_slx(&name, &dir_files) {
                 Ok(docs) => {
                     slxs.insert(name, docs);
@@ -128,6 +151,15 @@ impl WorkspaceTree {
                     problems.push(problem);
                     skipped_slxs.push(name);
                 }
+            }
+        }
+        skipped_slxs.sort();
+        for problem in &mut problems {
+            if let Some(slx) = slx_of(&problem.path)
+                && unreadable.contains(&slx)
+                && problem.skipped == "file skipped"
+            {
+                problem.skipped = format!("SLX {slx} skipped");
             }
         }
         Ok(WorkspaceTree {
@@ -293,10 +325,25 @@ pub(crate) fn is_valid_slx_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// The SLX a path belongs to (`slxs/<name>/...`).
+fn slx_of(path: &str) -> Option<String> {
+    let mut parts = path.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("slxs"), Some(slx), Some(_)) if !slx.is_empty() => Some(slx.to_string()),
+        _ => None,
+    }
+}
+
+/// Relative, inside the tree: no empty, `.` or `..` segments.
+fn is_safe_path(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
 fn normalize(path: &str) -> String {
-    path.trim_start_matches("./")
-        .trim_start_matches('/')
-        .replace('\\', "/")
+    path.trim_start_matches("./").replace('\\', "/")
 }
 
 fn read_dir_into(
@@ -325,8 +372,15 @@ fn read_dir_into(
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        let meta = entry.metadata().map_err(io(&path))?;
-        if meta.is_dir() {
+        // Links are not followed: a tree must not pull in files from elsewhere on the machine.
+        let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+        if meta.file_type().is_symlink() {
+            problems.push(LoadProblem::new(
+                relative,
+                "a symbolic link; links are not followed",
+                "file skipped",
+            ));
+        } else if meta.is_dir() {
             read_dir_into(root, &path, files, problems)?;
         } else if meta.len() > MAX_FILE_BYTES {
             problems.push(LoadProblem::new(
@@ -490,6 +544,60 @@ mod tests {
                 text
             );
         }
+    }
+
+    #[test]
+    fn unreadable_files_skip_their_whole_slx_and_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = WorkspaceTree::from_files(files(&[("slxs/db/slx.yaml", SLX)])).unwrap();
+        tree.write_to(dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("slxs/db/runbook.yaml"),
+            b"\xff\xfe not utf-8",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("slxs/web/runbook.yaml"))
+            .unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
+        let tree = WorkspaceTree::load(dir.path()).unwrap();
+        assert!(
+            tree.slxs.is_empty(),
+            "{:?}",
+            tree.slxs.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(tree.skipped_slxs, vec!["db".to_string(), "web".to_string()]);
+        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("slxs/db/runbook.yaml: not UTF-8")
+                    && t.ends_with("(SLX db skipped)")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("slxs/web/runbook.yaml: a symbolic link")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("loop: a symbolic link") && t.ends_with("(file skipped)")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn unsafe_paths_and_bad_workspace_names_are_refused() {
+        let tree = WorkspaceTree::from_files(files(&[
+            ("../../etc/x", "x"),
+            ("/abs", "y"),
+            ("slxs/a//b", "z"),
+        ]))
+        .unwrap();
+        assert_eq!(tree.problems.len(), 3, "{:?}", tree.problems);
+        assert!(tree.files.keys().all(|p| !p.contains("..")));
+        let bad = WS.replace("name: demo", "name: Bad Name/../x");
+        let err = WorkspaceTree::from_files(vec![("workspace.yaml".to_string(), bad)]).unwrap_err();
+        assert!(err.to_string().contains("not a workspace name"), "{err}");
     }
 
     #[test]

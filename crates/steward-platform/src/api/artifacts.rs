@@ -1,12 +1,13 @@
 //! Artifact transfer through signed URLs (no other credential: the signature is the grant).
 
+use super::{Path, Query};
 use crate::AppState;
 use crate::artifacts::{check_name, content_type};
 use crate::error::ApiResult;
 use crate::signing::Signature;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -29,7 +29,14 @@ pub(crate) struct Json<T>(pub T);
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::BadRequest(rejection.body_text())
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!(
+                "the request body is too large: {}",
+                rejection.body_text()
+            ))
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
     }
 }
 
@@ -57,6 +64,26 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
     }
 }
 
+/// Path parameters whose rejections answer in the API's own error shape.
+pub(crate) struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let client = Router::new()
         .merge(status::router())
@@ -74,6 +101,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(status::public_router())
         .merge(runner::router())
         .merge(artifacts::router())
+        .fallback(|| async {
+            ApiError::NotFound(
+                "no such endpoint; the API is under /api/v1 (see docs/api.md)".into(),
+            )
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state)
 }
@@ -106,8 +139,11 @@ async fn require_api_token(
                 .filter_map(|c| c.trim().strip_prefix("steward_token="))
                 .next()
         });
+    let page = !request.uri().path().starts_with("/api/");
     match bearer.or(cookie) {
         Some(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(next.run(request).await),
+        // A browser gets a page to enter the token on, not a JSON error.
+        _ if page => Ok(crate::ui::login_page()),
         Some(_) => Err(ApiError::Unauthorized("wrong API token".into())),
         None => Err(ApiError::Unauthorized(
             "this platform needs an API token: send Authorization: Bearer <token> (steward --token / STEWARD_TOKEN)".into(),
@@ -130,7 +166,7 @@ pub(crate) fn parse_since(
     humantime::parse_duration(text)
         .ok()
         .and_then(|d| chrono::Duration::from_std(d).ok())
-        .map(|d| now - d)
+        .and_then(|d| now.checked_sub_signed(d))
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "since={text:?}: give an RFC 3339 time or a duration such as 15m, 1h, 7d"

@@ -1,13 +1,13 @@
 //! The runner protocol (see `steward_model::wire`): register, long poll, desired state,
 //! upload URLs, completion.
 
-use super::Json;
+use super::{Json, Path};
 use crate::AppState;
 use crate::artifacts::check_name;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Completion, RunnerRecord};
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -91,7 +91,7 @@ async fn poll(
 ) -> ApiResult<Json<PollResponse>> {
     let ttl = state.config.lease_ttl.as_millis() as i64;
     let polled = state.store.poll_state(runner.id, &request, ttl).await?;
-    let version = state.store.desired_state_version(&runner.location).await?;
+    let version = crate::assignment::version_for(&state, &runner).await?;
     let mut response = PollResponse {
         leases: Vec::new(),
         cancel: polled.cancel,
@@ -120,7 +120,7 @@ async fn poll(
             _ = &mut woken => {
                 // Something changed for this location (work, a cancellation, a new SLI set):
                 // answer so the runner's next poll sees it.
-                response.desired_state_version = state.store.desired_state_version(&runner.location).await?;
+                response.desired_state_version = crate::assignment::version_for(&state, &runner).await?;
                 response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
             }
             _ = tokio::time::sleep_until(deadline) => {}
@@ -137,7 +137,9 @@ async fn desired_state(
     State(state): State<Arc<AppState>>,
     Runner(runner): Runner,
 ) -> ApiResult<Json<DesiredState>> {
-    Ok(Json(state.store.desired_state(&runner.location).await?))
+    Ok(Json(
+        crate::assignment::desired_state_for(&state, &runner).await?,
+    ))
 }
 
 /// A signed PUT URL for one artifact of a run this runner holds (or of an SLI run it is about
@@ -149,11 +151,19 @@ async fn upload_url(
     Json(request): Json<UploadUrlRequest>,
 ) -> ApiResult<Json<SignedUrl>> {
     check_name(&name)?;
+    // Only a run in progress takes artifacts: a leased run by its lease holder, an SLI run
+    // before its completion is recorded. A finished run's artifacts are final.
     match state.store.run_holder(run).await? {
-        Some((holder, lease, _status)) => {
+        Some((holder, lease, status)) => {
             let mine = holder.as_deref() == Some(runner.id.to_string().as_str());
-            let same_lease = request.lease_id.map(|l| l.to_string()) == lease;
-            if !mine || (request.lease_id.is_some() && !same_lease) {
+            let same_lease =
+                request.lease_id.is_some() && request.lease_id.map(|l| l.to_string()) == lease;
+            if status != "running" {
+                return Err(ApiError::Conflict(format!(
+                    "run {run} has ended ({status}); its artifacts are final"
+                )));
+            }
+            if !mine || !same_lease {
                 return Err(ApiError::Conflict(format!(
                     "run {run} is not held by this runner under that lease"
                 )));
@@ -162,7 +172,7 @@ async fn upload_url(
         None if request.lease_id.is_some() => {
             return Err(ApiError::NotFound(format!("no run {run}")));
         }
-        None => {} // an SLI run the runner scheduled itself; recorded at completion
+        None => {}
     }
     let path = format!("/api/v1/artifacts/{run}/{name}");
     let expires_at =

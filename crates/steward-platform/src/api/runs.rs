@@ -1,11 +1,11 @@
 //! Runs: listing, detail, cancellation, artifacts with signed download URLs.
 
-use super::{Json, Query};
+use super::{Json, Path, Query};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::RunFilter;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use std::sync::Arc;
 use steward_model::api::{ArtifactLink, RunView};

@@ -1,10 +1,10 @@
 //! Run sessions: creating runbook runs on demand.
 
-use super::{Json, Query};
+use super::{Json, Path, Query};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use std::sync::Arc;

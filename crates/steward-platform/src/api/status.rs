@@ -1,11 +1,11 @@
 //! Health, status, runners and registration tokens.
 
-use super::Json;
+use super::{Json, Path};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::new_secret;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use std::sync::Arc;

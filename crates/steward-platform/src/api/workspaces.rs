@@ -1,10 +1,10 @@
 //! Workspaces and SLXs: import, list, export, SLI values.
 
-use super::{Json, Query, parse_since};
+use super::{Json, Path, Query, parse_since};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
@@ -13,12 +13,17 @@ use std::sync::Arc;
 use steward_model::api::{ImportReport, ImportRequest, SliValue, SlxView, WorkspaceView};
 use steward_model::workspace::WorkspaceTree;
 
+/// Largest workspace tree an import accepts (the whole JSON body).
+const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
+
 pub(super) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/workspaces", get(list))
         .route(
             "/api/v1/workspaces/{ws}",
-            axum::routing::put(import).delete(delete),
+            axum::routing::put(import)
+                .layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT))
+                .delete(delete),
         )
         .route("/api/v1/workspaces/{ws}/export", get(export))
         .route("/api/v1/workspaces/{ws}/slxs", get(slxs))
@@ -48,7 +53,12 @@ async fn import(
     }
     let report = state
         .store
-        .import_workspace(&tree, request.prune, &state.config.default_location)
+        .import_workspace(
+            &tree,
+            request.prune,
+            &request.keep,
+            &state.config.default_location,
+        )
         .await?;
     // SLI sets may have changed for any location.
     state.wakeups.wake_all();

@@ -97,6 +97,16 @@ impl Store {
         })
     }
 
+    /// Runners of `location` that polled within `within_ms`.
+    pub async fn online_runners(&self, location: &str, within_ms: i64) -> ApiResult<Vec<Uuid>> {
+        let rows = sqlx::query("SELECT id FROM runners WHERE location = $1 AND last_seen_at >= $2")
+            .bind(location)
+            .bind(now_ms() - within_ms)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(|r| uuid(&r.get::<String, _>(0))).collect())
+    }
+
     /// Every runner with its liveness (`online` within `online_ms` of its last poll, `stale`
     /// within five minutes, `offline` after).
     pub async fn runners(&self, online_ms: i64) -> ApiResult<Vec<RunnerView>> {

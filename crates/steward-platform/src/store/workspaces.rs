@@ -36,6 +36,7 @@ impl Store {
         &self,
         tree: &WorkspaceTree,
         prune: bool,
+        keep: &[String],
         default_location: &str,
     ) -> ApiResult<ImportReport> {
         let name = tree.name().to_string();
@@ -110,8 +111,12 @@ impl Store {
             .await?;
         }
         if prune {
-            let keep: BTreeSet<&String> =
-                tree.slxs.keys().chain(tree.skipped_slxs.iter()).collect();
+            let keep: BTreeSet<&String> = tree
+                .slxs
+                .keys()
+                .chain(tree.skipped_slxs.iter())
+                .chain(keep)
+                .collect();
             for old in existing.keys().filter(|k| !keep.contains(k)) {
                 sqlx::query("DELETE FROM slxs WHERE workspace = $1 AND name = $2")
                     .bind(&name)

@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 /// Steward: SRE troubleshooting automation with RunWhen CodeCollections.
 #[derive(Parser)]
-#[command(name = "steward", version, about, propagate_version = true)]
+#[command(
+    name = "steward",
+    version,
+    about = "Steward: health checks and troubleshooting tasks from RunWhen CodeCollections, run by outbound-only runners",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -50,6 +55,8 @@ pub enum Command {
     /// Registration tokens for runners.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Cancel runs: a queued run at once, a running one at its runner's next poll.
+    Cancel(CancelArgs),
 }
 
 impl Command {
@@ -88,7 +95,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub workspace: Option<PathBuf>,
     /// Runs the embedded runner executes at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub capacity: u32,
     #[command(flatten)]
     pub dirs: DirArgs,
@@ -100,7 +107,7 @@ pub struct PlatformArgs {
     #[arg(long, default_value = "127.0.0.1:8080", env = "STEWARD_LISTEN")]
     pub listen: SocketAddr,
     /// URL runners and browsers reach the platform at (default: http://<listen>).
-    #[arg(long, env = "STEWARD_PUBLIC_URL")]
+    #[arg(long, env = "STEWARD_PUBLIC_URL", value_parser = http_url)]
     pub public_url: Option<String>,
     /// Require this bearer token on the client API.
     #[arg(long, env = "STEWARD_API_TOKEN", hide_env_values = true)]
@@ -109,7 +116,7 @@ pub struct PlatformArgs {
     #[arg(long, env = "STEWARD_REGISTRATION_TOKEN", hide_env_values = true)]
     pub registration_token: Option<String>,
     /// Location of --registration-token and of SLIs/runbooks that name none.
-    #[arg(long, default_value = "local")]
+    #[arg(long, default_value = "local", value_parser = location_name)]
     pub location: String,
     /// Also serve HTTPS on this address (with --tls-cert and --tls-key).
     #[arg(long, requires_all = ["tls_cert", "tls_key"])]
@@ -123,8 +130,8 @@ pub struct PlatformArgs {
     /// Lifetime of signed artifact URLs (e.g. 15m, 1h).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub url_ttl: std::time::Duration,
-    /// How long a lease lives without a poll renewing it.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    /// How long a lease lives without a poll renewing it (at least 2s).
+    #[arg(long, default_value = "60s", value_parser = lease_ttl)]
     pub lease_ttl: std::time::Duration,
     #[command(flatten)]
     pub dirs: DirArgs,
@@ -142,7 +149,7 @@ pub struct RunnerArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Runs executed at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub capacity: u32,
     /// Use a local directory for a CodeCollection: REPO_URL=DIR (repeatable).
     #[arg(long = "collection", value_name = "REPO_URL=DIR")]
@@ -177,7 +184,7 @@ pub struct RunArgs {
     #[arg(long = "task", value_name = "TITLE")]
     pub tasks: Vec<String>,
     /// Wall-clock limit in seconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Where log.html, stdout.txt, report.jsonl and issues.jsonl go.
     #[arg(long)]
@@ -325,6 +332,43 @@ pub struct TokenCreateArgs {
     #[command(flatten)]
     pub client: ClientArgs,
     /// The location runners registering with it join.
-    #[arg(long)]
+    #[arg(long, value_parser = location_name)]
     pub location: String,
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Run ids.
+    #[arg(required = true)]
+    pub runs: Vec<String>,
+}
+
+fn http_url(text: &str) -> Result<String, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text.trim_end_matches('/').to_string())
+    } else {
+        Err("give an http:// or https:// URL".into())
+    }
+}
+
+fn location_name(text: &str) -> Result<String, String> {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Ok(text.to_string())
+    } else {
+        Err("a location name holds letters, digits, '-', '_' and '.'".into())
+    }
+}
+
+fn lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if ttl < std::time::Duration::from_secs(2) {
+        return Err("leases shorter than 2s would lapse between polls".into());
+    }
+    Ok(ttl)
 }

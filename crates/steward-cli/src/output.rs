@@ -39,6 +39,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// "1 open issue", "3 open issues".
+pub fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// "12s ago", "5m ago", ...
 pub fn ago(at: DateTime<Utc>) -> String {
     let seconds = (Utc::now() - at).num_seconds().max(0);
@@ -61,8 +66,11 @@ pub fn severity(level: u8) -> &'static str {
 
 pub fn status(view: &StatusView) {
     println!(
-        "Steward {} · {} queued · {} running · {} open issues",
-        view.version, view.queued_runs, view.running_runs, view.open_issues
+        "Steward {} · {} queued · {} running · {}",
+        view.version,
+        view.queued_runs,
+        view.running_runs,
+        plural(view.open_issues, "open issue", "open issues")
     );
     println!();
     if view.runners.is_empty() {
@@ -214,11 +222,8 @@ pub fn result(result: &RunResult) {
                 task.name,
                 task.elapsed_ms as f64 / 1000.0
             );
-            if !task.message.is_empty() {
-                println!(
-                    "          {}",
-                    task.message.lines().next().unwrap_or_default()
-                );
+            for line in task.message.lines() {
+                println!("          {line}");
             }
         }
     }

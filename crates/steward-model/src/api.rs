@@ -101,6 +101,10 @@ pub struct ImportReport {
     pub removed: Vec<String>,
     /// Items reported and skipped (their previous version, if any, is kept).
     pub problems: Vec<LoadProblem>,
+    /// Imported, but worth a look (an interval raised to the minimum, a location no runner
+    /// serves yet).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// An SLX in lists and detail views.

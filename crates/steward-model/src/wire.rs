@@ -7,6 +7,7 @@
 //! | desired SLI set | `GET /api/v1/runner/desired-state` | bearer |
 //! | artifact upload URL | `POST /api/v1/runner/runs/{run}/artifacts/{name}` | bearer |
 //! | complete a run | `POST /api/v1/runner/runs/{run}/complete` | bearer |
+//! | hand leases back (shutdown) | `POST /api/v1/runner/release` | bearer |
 //!
 //! A lease expires unless a poll lists it in `running` before `expiresAt`; the platform then
 //! requeues its run. Completion is idempotent per (run, lease).
@@ -196,4 +197,21 @@ pub struct CompleteRequest {
 pub struct CompleteResponse {
     /// False when this completion had already been recorded (a retry); nothing changed.
     pub recorded: bool,
+}
+
+/// `POST /api/v1/runner/release`: a runner that stops hands back the runs it had not finished,
+/// so they are queued again at once instead of when their leases lapse.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseRequest {
+    /// Leases held by this runner.
+    pub leases: Vec<Uuid>,
+}
+
+/// Answer to [`ReleaseRequest`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseResponse {
+    /// How many runs went back to the queue.
+    pub requeued: u32,
 }

@@ -102,20 +102,20 @@ impl PlatformConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The data directory or the listener.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Io {
         /// What was being done.
         what: String,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The database.
-    #[error("database {url}: {source}")]
+    #[error("database {url}: {cause}")]
     Database {
         /// Where.
         url: String,
         /// The cause.
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     /// A setting or token could not be stored.
     #[error("{0}")]
@@ -147,7 +147,7 @@ impl Platform {
     pub async fn start(mut config: PlatformConfig) -> Result<Self, StartError> {
         // Runners renew leases by polling: a poll must end well before a lease would lapse.
         config.poll_timeout = config.poll_timeout.min(config.lease_ttl / 2);
-        let io = |what: String| move |source| StartError::Io { what, source };
+        let io = |what: String| move |cause| StartError::Io { what, cause };
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io(format!("creating {}", config.data_dir.display())))?;
         let url = config.database_url.clone().unwrap_or_else(|| {
@@ -155,9 +155,9 @@ impl Platform {
         });
         let store = Store::open(&url)
             .await
-            .map_err(|source| StartError::Database {
+            .map_err(|cause| StartError::Database {
                 url: url.clone(),
-                source,
+                cause,
             })?;
         let key = store
             .setting_or_insert(
@@ -208,8 +208,15 @@ impl Platform {
                 )
                 .await
                 .map_err(io("loading the TLS certificate".into()))?;
+                // Bound here, so that a taken address is reported as such, not as a server that
+                // quietly did not start.
+                let listener = std::net::TcpListener::bind(tls.listen)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(io(format!("listening on {} (HTTPS)", tls.listen)))?;
                 let handle = axum_server::Handle::new();
-                let server = axum_server::bind_rustls(tls.listen, rustls).handle(handle.clone());
+                let server = axum_server::from_tcp_rustls(listener, rustls)
+                    .map_err(io(format!("listening on {} (HTTPS)", tls.listen)))?
+                    .handle(handle.clone());
                 let app = api::router(state.clone());
                 tasks.push(tokio::spawn(async move {
                     if let Err(error) = server.serve(app.into_make_service()).await {
@@ -218,7 +225,7 @@ impl Platform {
                 }));
                 let bound = handle.listening().await.ok_or_else(|| StartError::Io {
                     what: format!("listening on {} (HTTPS)", tls.listen),
-                    source: std::io::Error::other("the HTTPS listener did not start"),
+                    cause: std::io::Error::other("the HTTPS listener did not start"),
                 })?;
                 (Some(bound), Some(handle))
             }

@@ -312,3 +312,35 @@ async fn registration_needs_a_known_token_and_runner_calls_a_credential() {
     let (_, runners) = p.get("/api/v1/runners").await;
     assert_eq!(runners[0]["health"], "online");
 }
+
+#[tokio::test]
+async fn a_stopping_runner_hands_its_runs_back_at_once() {
+    let p = start(|_| {}).await;
+    p.import(&web_files()).await;
+    let leaving = p.runner().await;
+    let staying = p.runner().await;
+    p.session("web", &[]).await;
+    let lease = leaving.poll(&poll_for(1)).await.leases.remove(0);
+    let (status, body) = leaving
+        .post(
+            "/api/v1/runner/release",
+            &json!({ "leases": [lease.lease_id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["requeued"], 1);
+    let again = staying.poll(&poll_for(1)).await.leases.remove(0);
+    assert_eq!(again.run.run_id, lease.run.run_id);
+    assert_eq!(
+        again.attempt, 1,
+        "a handed-back run does not use up an attempt"
+    );
+    // Someone else's lease cannot be released.
+    let (_, body) = leaving
+        .post(
+            "/api/v1/runner/release",
+            &json!({ "leases": [again.lease_id] }),
+        )
+        .await;
+    assert_eq!(body["requeued"], 0);
+}

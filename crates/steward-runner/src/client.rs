@@ -8,7 +8,7 @@ use std::time::Duration;
 use steward_model::api::ErrorBody;
 use steward_model::wire::{
     CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest,
-    RegisterResponse, SignedUrl, UploadUrlRequest,
+    RegisterResponse, ReleaseRequest, ReleaseResponse, SignedUrl, UploadUrlRequest,
 };
 use uuid::Uuid;
 
@@ -82,12 +82,17 @@ impl PlatformClient {
         if let Some(path) = ca_cert {
             let pem = std::fs::read(path).map_err(|e| Error::Io {
                 path: path.to_path_buf(),
-                source: e,
+                cause: e,
             })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                Error::Config(format!("{}: not a PEM certificate: {e}", path.display()))
-            })?;
-            builder = builder.tls_certs_merge([cert]);
+            let not_pem = |why: String| {
+                Error::Config(format!("{}: not a PEM certificate ({why})", path.display()))
+            };
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(not_pem("no BEGIN CERTIFICATE block".into()));
+            }
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| not_pem(e.to_string()))?;
+            builder = builder.tls_certs_merge(certs);
         }
         let http = builder
             .build()
@@ -227,6 +232,26 @@ impl PlatformClient {
         })
     }
 
+    /// Hands leases back when stopping.
+    pub async fn release(
+        &self,
+        credential: &str,
+        leases: &[Uuid],
+    ) -> std::result::Result<ReleaseResponse, CallError> {
+        let http = self
+            .http
+            .post(format!("{}/api/v1/runner/release", self.base));
+        let body = ReleaseRequest {
+            leases: leases.to_vec(),
+        };
+        self.call(
+            http.bearer_auth(credential)
+                .json(&body)
+                .timeout(Duration::from_secs(10)),
+        )
+        .await
+    }
+
     /// Reports a finished run.
     pub async fn complete(
         &self,
@@ -255,6 +280,11 @@ fn describe(error: &reqwest::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
+    if text.contains("certificate") || text.contains("UnknownIssuer") {
+        text.push_str(
+            " (if the platform's certificate comes from a private CA, give it with --ca-cert)",
+        );
+    }
     text
 }
 
@@ -271,7 +301,7 @@ pub fn save_registration(path: &Path, registration: &Registration) -> Result<()>
     use std::os::unix::fs::OpenOptionsExt;
     let io = |e| Error::Io {
         path: PathBuf::from(path),
-        source: e,
+        cause: e,
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;

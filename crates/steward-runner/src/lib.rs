@@ -75,8 +75,9 @@ impl RunnerConfig {
         RunnerConfig {
             platform_url: platform_url.to_string(),
             registration_token: None,
-            name: std::env::var("HOSTNAME")
+            name: nix::unistd::gethostname()
                 .ok()
+                .and_then(|h| h.into_string().ok())
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "runner".into()),
             cache_dir: state_dir.join("cache"),
@@ -107,12 +108,12 @@ pub enum Error {
         message: String,
     },
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// File or directory.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The runtime could not start.
     #[error(transparent)]
@@ -183,7 +184,7 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
     for dir in [&config.state_dir, &config.cache_dir] {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
             path: dir.clone(),
-            source: e,
+            cause: e,
         })?;
     }
     let progress = config
@@ -213,10 +214,10 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
     let Some(registration) = poll::register(&client, &config, &shutdown).await? else {
         return Ok(()); // shut down while waiting for the platform
     };
-    tracing::info!(runner = %registration.runner_id, location = %registration.location, platform = %client.base(), "Runner connected.");
+    tracing::info!(runner = %registration.runner_id, location = %registration.location, platform = %client.base(), "Runner registered.");
     let spool = Spool::open(config.state_dir.join("spool")).map_err(|e| Error::Io {
         path: config.state_dir.join("spool"),
-        source: e,
+        cause: e,
     })?;
     let shared = Arc::new(Shared {
         secrets: SecretResolver {

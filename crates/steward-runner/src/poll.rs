@@ -91,7 +91,7 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
     let mut scheduler = Scheduler::new(shared.clone());
     let mut applied: Option<String> = None;
     let mut backoff = Backoff::new();
-    let mut online = true;
+    let mut online = false; // until the first poll is answered
     let mut first = true;
     loop {
         if shared.shutdown.is_cancelled() {
@@ -136,7 +136,7 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
                 first = false;
                 backoff.reset();
                 if !online {
-                    tracing::info!(platform = %shared.client.base(), "Platform reachable again.");
+                    tracing::info!(platform = %shared.client.base(), "Connected to the platform.");
                     online = true;
                 }
                 for lease in response.leases {
@@ -171,19 +171,43 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
                 }
             }
             Err(error) => {
-                if online {
+                if online || first {
                     tracing::warn!(platform = %shared.client.base(), %error, "Platform unreachable; SLIs keep running and results are spooled.");
                     online = false;
+                    first = false;
                 }
                 pause(&shared, backoff.next()).await;
             }
         }
     }
-    // Shutdown: stop every leased run without reporting it; the platform requeues it when the
-    // lease lapses.
-    for active in shared.active.lock().expect("poisoned").values_mut() {
-        active.reason = Some(StopReason::Revoked);
-        active.cancel.cancel();
+    // Shutdown: stop every leased run without reporting it, and hand the leases back so the
+    // platform queues the runs again at once (if it cannot be told, the leases lapse instead).
+    let leases: Vec<uuid::Uuid> = {
+        let mut active = shared.active.lock().expect("poisoned");
+        for run in active.values_mut() {
+            run.reason = Some(StopReason::Revoked);
+            run.cancel.cancel();
+        }
+        active.keys().copied().collect()
+    };
+    if !leases.is_empty() {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            shared.client.release(&shared.credential(), &leases),
+        )
+        .await
+        {
+            Ok(Ok(released)) => tracing::info!(
+                runs = released.requeued,
+                "Unfinished runs handed back to the platform."
+            ),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "Could not hand runs back; they are requeued when their leases lapse.")
+            }
+            Err(_) => tracing::warn!(
+                "The platform did not answer; unfinished runs are requeued when their leases lapse."
+            ),
+        }
     }
 }
 

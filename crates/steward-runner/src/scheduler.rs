@@ -92,9 +92,17 @@ async fn sli_loop(shared: Arc<Shared>, sli: SliAssignment, stop: CancellationTok
         run_sli(&shared, &sli).await;
         drop(permit);
         shared.slot_freed.notify_waiters();
-        // The next run is due one (jittered) interval after this one started; a run that took
-        // longer than that is followed at once, never overlapped.
-        next = (started + jittered(interval)).max(Instant::now());
+        // The next run is due one (jittered) interval after this one started. A run that took
+        // longer than that skips the slot it missed and leaves a whole interval after it ends,
+        // so a slow check (or the first run, which may wait for the Python environment) does
+        // not turn into back-to-back runs.
+        let due = started + jittered(interval);
+        let now = Instant::now();
+        next = if due >= now {
+            due
+        } else {
+            now + jittered(interval)
+        };
     }
 }
 
@@ -261,11 +269,24 @@ mod tests {
                 "gap {gap:?} outside 20 s ± 10%"
             );
         }
-        let slow = starts.iter().filter(|(s, _)| s == "slow").count();
+        // "slow" (1.5 s of work, 1 s interval) leaves about an interval after each run.
+        let slow: Vec<Instant> = starts
+            .iter()
+            .filter(|(s, _)| s == "slow")
+            .map(|(_, t)| *t)
+            .collect();
         assert!(
-            slow >= 100,
-            "the slow SLI should run back to back, ran {slow} times"
+            slow.len() >= 60,
+            "the slow SLI ran only {} times",
+            slow.len()
         );
+        for pair in slow.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= Duration::from_millis(2400),
+                "slow runs only {gap:?} apart"
+            );
+        }
         // Every finished run left a result to deliver (each SLI may have one run in progress).
         let pending = shared.spool.pending().len();
         assert!(

@@ -2,7 +2,7 @@
 
 use crate::api::{Api, encode};
 use crate::cli::{
-    ClientArgs, IssuesArgs, Output, RunsArgs, SessionCommand, SliCommand, TokenCommand,
+    CancelArgs, ClientArgs, IssuesArgs, Output, RunsArgs, SessionCommand, SliCommand, TokenCommand,
     WorkspaceCommand,
 };
 use crate::output;
@@ -149,6 +149,22 @@ pub async fn session(command: SessionCommand) -> Result<ExitCode> {
             &request,
         )
         .await?;
+    let runners: Vec<steward_model::api::RunnerView> = api.get("/api/v1/runners").await?;
+    for location in session
+        .runs
+        .iter()
+        .map(|r| r.location.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let online = runners.iter().any(|r| {
+            r.location == location && r.health == steward_model::api::RunnerHealth::Online
+        });
+        if !online {
+            say!(
+                "warning: no runner of location {location} is online; the run waits in the queue until one polls"
+            );
+        }
+    }
     if !args.no_wait {
         if args.client.output == Output::Text {
             say!(
@@ -221,6 +237,9 @@ pub async fn workspace(command: WorkspaceCommand) -> Result<ExitCode> {
             for problem in &report.problems {
                 println!("skipped: {problem}");
             }
+            for warning in &report.warnings {
+                println!("warning: {warning}");
+            }
         }
     }
     Ok(if report.problems.is_empty() {
@@ -234,6 +253,19 @@ pub async fn sli(command: SliCommand) -> Result<ExitCode> {
     let SliCommand::Show(args) = command;
     let api = api(&args.client)?;
     let ws = api.workspace(args.workspace.clone()).await?;
+    let slx: SlxView = api
+        .get(&format!(
+            "/api/v1/workspaces/{}/slxs/{}",
+            encode(&ws),
+            encode(&args.slx)
+        ))
+        .await?;
+    if !slx.has_sli {
+        return Err(anyhow!(
+            "SLX {} has no SLI (no sli.yaml), so it has no values",
+            slx.name
+        ));
+    }
     let values: Vec<SliValue> = api
         .get(&format!(
             "/api/v1/workspaces/{}/slxs/{}/sli-values?since={}",
@@ -294,4 +326,43 @@ pub async fn token(command: TokenCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel(args: CancelArgs) -> Result<ExitCode> {
+    let api = api(&args.client)?;
+    let mut views = Vec::new();
+    let mut failed = false;
+    for id in &args.runs {
+        match api
+            .post::<_, RunView>(
+                &format!("/api/v1/runs/{}/cancel", encode(id)),
+                &serde_json::json!({}),
+            )
+            .await
+        {
+            Ok(run) => views.push(run),
+            Err(error) => {
+                failed = true;
+                say!("run {id}: {error:#}");
+            }
+        }
+    }
+    match args.client.output {
+        Output::Json => output::json(&views),
+        Output::Text => {
+            for run in &views {
+                let when = if run.status.is_final() {
+                    "cancelled"
+                } else {
+                    "stops at its runner's next poll"
+                };
+                println!("{} ({} of {}): {when}", run.id, run.kind.as_str(), run.slx);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -24,6 +24,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Workspace(command) => client::workspace(command).await,
         Command::Sli(command) => client::sli(command).await,
         Command::Token(command) => client::token(command).await,
+        Command::Cancel(args) => client::cancel(args).await,
     }
 }
 
@@ -74,5 +75,19 @@ pub fn pair(text: &str, what: &str) -> Result<(String, String)> {
             Ok((name.trim().to_string(), value.to_string()))
         }
         _ => Err(anyhow::anyhow!("{what} {text:?}: write it as NAME=VALUE")),
+    }
+}
+
+/// A taken address gets a hint naming the flags that choose another one.
+pub fn listen_hint(error: steward_platform::StartError, flags: &str) -> anyhow::Error {
+    match &error {
+        steward_platform::StartError::Io { cause, .. }
+            if cause.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            anyhow::anyhow!(
+                "{error}; another process listens there: choose other addresses with {flags}"
+            )
+        }
+        _ => error.into(),
     }
 }

@@ -31,7 +31,9 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
             key_pem: std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?,
         });
     }
-    let platform = Platform::start(config).await?;
+    let platform = Platform::start(config)
+        .await
+        .map_err(|e| super::listen_hint(e, "--listen (and --tls-listen)"))?;
     say!(
         "Steward platform on {} (data in {}). Ctrl-C stops it.",
         platform.public_url(),

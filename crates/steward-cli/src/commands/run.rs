@@ -47,11 +47,16 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         RunKind::Runbook
     };
 
-    let config = args
-        .vars
-        .iter()
-        .map(|v| pair(v, "--var").map(|(name, value)| ConfigVar { name, value }))
-        .collect::<Result<Vec<_>>>()?;
+    let mut config: Vec<ConfigVar> = Vec::new();
+    for entry in &args.vars {
+        let (name, value) = pair(entry, "--var")?;
+        if config.iter().any(|c| c.name == name) {
+            return Err(anyhow!(
+                "--var {name} is given twice; give each variable once"
+            ));
+        }
+        config.push(ConfigVar { name, value });
+    }
     let mut secret_refs = Vec::new();
     let mut secrets = Vec::new();
     for entry in &args.secrets {
@@ -120,12 +125,14 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         Output::Text => {
             output::result(&done.result);
             output::report(&done.report);
-            println!();
-            println!(
-                "Artifacts in {}: {}",
-                out.display(),
-                done.result.artifacts.join(", ")
-            );
+            if !done.result.artifacts.is_empty() {
+                println!();
+                println!(
+                    "Artifacts in {}: {}",
+                    out.display(),
+                    done.result.artifacts.join(", ")
+                );
+            }
         }
     }
     Ok(match done.result.status {

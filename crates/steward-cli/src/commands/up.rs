@@ -53,7 +53,9 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
             key_pem,
         });
     }
-    let platform = Platform::start(config).await?;
+    let platform = Platform::start(config)
+        .await
+        .map_err(|e| super::listen_hint(e, "--listen and --tls-listen (or --no-tls)"))?;
     let url = platform.public_url().to_string();
 
     let tree = match &args.workspace {
@@ -92,14 +94,20 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     }
     say!("  Data         {}", data_dir.display());
     say!("SLI values appear within a minute or two. Then try:");
-    say!("  steward status");
-    say!("  steward session create --slx platform-tls");
-    say!("  steward issues");
+    let url_flag = if url == "http://127.0.0.1:8080" {
+        String::new()
+    } else {
+        format!(" --url {url}")
+    };
+    say!("  steward status{url_flag}");
+    say!("  steward session create --slx platform-tls{url_flag}");
+    say!("  steward issues{url_flag}");
     say!("Ctrl-C stops everything.");
 
+    let mut runner_task = runner_task;
     tokio::select! {
         _ = signal.wait() => {}
-        outcome = runner_task => {
+        outcome = &mut runner_task => {
             // The runner only ends early when it cannot work at all.
             platform.stop().await;
             return match outcome {
@@ -109,8 +117,9 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
         }
     }
     say!("Stopping…");
+    // The runner first, so it can hand unfinished runs back to the platform while it answers.
     stop.cancel();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(15), runner_task).await;
     platform.stop().await;
     say!("Stopped.");
     Ok(ExitCode::SUCCESS)
@@ -123,7 +132,17 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> Result<String> 
         return Ok(text.trim().to_string());
     }
     let value = make();
-    std::fs::write(path, &value).with_context(|| format!("writing {}", path.display()))?;
+    // A registration token: readable by this user only.
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(value.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(value)
 }
 

@@ -71,12 +71,12 @@ impl fmt::Display for LoadProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The directory or a file in it could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// No `workspace.yaml` at the root.
     #[error(

@@ -61,6 +61,7 @@ impl Kind {
 
 /// `metadata` of any workspace document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "metadata: a map with name, labels and annotations")]
 pub struct ObjectMeta {
     /// `metadata.name`: for SLX documents the full name `<workspace>--<slx>`.
     #[serde(default)]
@@ -97,7 +98,10 @@ pub struct Document<S> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    rename_all = "camelCase",
+    expecting = "a document: a map with apiVersion, kind, metadata and spec"
+)]
 struct Typed<S> {
     #[serde(default)]
     api_version: String,

@@ -212,9 +212,21 @@ fn load_slx(name: &str, files: &BTreeMap<String, String>) -> Result<SlxDocuments
     let runbook: Option<RunbookDoc> = parse_optional(files, name, Kind::Runbook, &skipped)?;
     if let Some(sli) = &sli {
         require_robot(&path("sli.yaml"), &sli.spec.code_bundle, &skipped)?;
+        require_variable_names(
+            &path("sli.yaml"),
+            &files["sli.yaml"],
+            &sli.spec.config_provided,
+            &skipped,
+        )?;
     }
     if let Some(runbook) = &runbook {
         require_robot(&path("runbook.yaml"), &runbook.spec.code_bundle, &skipped)?;
+        require_variable_names(
+            &path("runbook.yaml"),
+            &files["runbook.yaml"],
+            &runbook.spec.config_provided,
+            &skipped,
+        )?;
     }
     Ok(SlxDocuments {
         name: name.to_string(),
@@ -231,6 +243,13 @@ fn require_robot(
     bundle: &super::CodeBundleRef,
     skipped: &str,
 ) -> Result<(), LoadProblem> {
+    if *bundle == super::CodeBundleRef::default() {
+        return Err(LoadProblem::new(
+            path,
+            "spec.codeBundle is missing; give repoUrl, ref and pathToRobot of the codebundle to run",
+            skipped,
+        ));
+    }
     if bundle.repo_url.trim().is_empty() {
         return Err(LoadProblem::new(
             path,
@@ -251,6 +270,40 @@ fn require_robot(
             skipped,
         )),
     }
+}
+
+/// `configProvided` names become environment variables of the task.
+fn require_variable_names(
+    path: &str,
+    text: &str,
+    vars: &[super::ConfigVar],
+    skipped: &str,
+) -> Result<(), LoadProblem> {
+    for var in vars {
+        let valid = !var.name.is_empty()
+            && !var.name.starts_with(|c: char| c.is_ascii_digit())
+            && var
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(LoadProblem {
+                line: text
+                    .lines()
+                    .position(|l| l.contains(&format!("name: {}", var.name)))
+                    .map(|i| i + 1),
+                ..LoadProblem::new(
+                    path,
+                    format!(
+                        "configProvided name {:?} cannot be an environment variable: use letters, digits and '_', not starting with a digit",
+                        var.name
+                    ),
+                    skipped,
+                )
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parse_optional<S: DeserializeOwned + Default>(
@@ -279,15 +332,36 @@ fn parse_document<S: DeserializeOwned + Default>(
     kind: Kind,
     skipped: &str,
 ) -> Result<Document<S>, LoadProblem> {
-    let doc = Document::<S>::parse(text).map_err(|e| LoadProblem::from_yaml(path, &e, skipped))?;
+    if text.trim().is_empty() {
+        return Err(LoadProblem::new(
+            path,
+            format!(
+                "the file is empty; it should hold a {} document",
+                kind.as_str()
+            ),
+            skipped,
+        ));
+    }
+    let doc = Document::<S>::parse(text).map_err(|e| {
+        let mut problem = LoadProblem::from_yaml(path, &e, skipped);
+        if problem.message.contains("more than one document") {
+            problem.line = text.lines().skip(1).position(|l| l.trim_end() == "---").map(|i| i + 2);
+            problem.message = "the file holds several YAML documents (separated by ---); put one document in each file".into();
+        }
+        problem
+    })?;
     if doc.kind != kind.as_str() {
+        let found = if doc.kind.is_empty() {
+            "no kind".to_string()
+        } else {
+            format!("kind {}", doc.kind)
+        };
         return Err(LoadProblem {
             line: line_of(text, "kind:"),
             ..LoadProblem::new(
                 path,
                 format!(
-                    "kind is {:?}, but {} holds kind {}",
-                    doc.kind,
+                    "{} must hold kind {}, but this file has {found}",
                     kind.file_name(),
                     kind.as_str()
                 ),
@@ -354,7 +428,7 @@ fn read_dir_into(
 ) -> Result<(), LoadError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| LoadError::Io { path, source }
+        move |cause| LoadError::Io { path, cause }
     };
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(io(dir))?
@@ -403,7 +477,7 @@ fn read_dir_into(
                         "file skipped",
                     ))
                 }
-                Err(e) => return Err(LoadError::Io { path, source: e }),
+                Err(e) => return Err(LoadError::Io { path, cause: e }),
             }
         }
     }
@@ -481,7 +555,7 @@ mod tests {
         assert!(
             problem
                 .message
-                .contains("sli.yaml holds kind ServiceLevelIndicator"),
+                .contains("sli.yaml must hold kind ServiceLevelIndicator, but this file has kind ServiceLevelX"),
             "{problem}"
         );
     }
@@ -598,6 +672,43 @@ mod tests {
         let bad = WS.replace("name: demo", "name: Bad Name/../x");
         let err = WorkspaceTree::from_files(vec![("workspace.yaml".to_string(), bad)]).unwrap_err();
         assert!(err.to_string().contains("not a workspace name"), "{err}");
+    }
+
+    #[test]
+    fn common_mistakes_get_plain_messages() {
+        let multi = format!("{SLI}---\n{SLI}");
+        let bad_name = SLI.replace("  - name: URL", "  - name: 1-URL");
+        let no_bundle = "apiVersion: runwhen.com/v1\nkind: Runbook\nmetadata:\n  name: demo--r\nspec:\n  location: x\n";
+        let tree = WorkspaceTree::from_files(files(&[
+            ("slxs/a/slx.yaml", ""),
+            ("slxs/b/slx.yaml", SLX),
+            ("slxs/b/sli.yaml", &multi),
+            ("slxs/c/slx.yaml", SLX),
+            ("slxs/c/sli.yaml", &bad_name),
+            ("slxs/d/slx.yaml", SLX),
+            ("slxs/d/runbook.yaml", no_bundle),
+            ("slxs/e/slx.yaml", "- a list\n"),
+        ]))
+        .unwrap();
+        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| {
+            text.iter()
+                .find(|t| t.contains(needle))
+                .cloned()
+                .unwrap_or_else(|| panic!("{needle} not in {text:?}"))
+        };
+        assert!(find("slxs/a/slx.yaml").contains("the file is empty"));
+        assert!(
+            find("slxs/b/sli.yaml")
+                .starts_with("slxs/b/sli.yaml:15: the file holds several YAML documents"),
+            "{text:?}"
+        );
+        assert!(find("slxs/c/sli.yaml").contains("\"1-URL\" cannot be an environment variable"));
+        assert!(find("slxs/d/runbook.yaml").contains("spec.codeBundle is missing"));
+        assert!(
+            find("slxs/e/slx.yaml").contains("expected a document"),
+            "{text:?}"
+        );
     }
 
     #[test]

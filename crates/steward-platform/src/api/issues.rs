@@ -37,9 +37,10 @@ async fn list(
             )));
         }
     };
+    let (workspace, slx) = super::resolve_filter(&state, query.workspace, query.slx).await?;
     let filter = IssueFilter {
-        workspace: query.workspace,
-        slx: query.slx,
+        workspace,
+        slx,
         status,
         limit: query.limit.unwrap_or(100),
     };

@@ -151,6 +151,24 @@ async fn require_api_token(
     }
 }
 
+/// Checks a `workspace`/`slx` filter names something that exists, and turns a full SLX name
+/// into the short one the store keys by (an empty list for a typo would look like "all good").
+pub(crate) async fn resolve_filter(
+    state: &AppState,
+    workspace: Option<String>,
+    slx: Option<String>,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let Some(ws) = workspace else {
+        return Ok((None, slx));
+    };
+    state.store.require_workspace(&ws).await?;
+    let slx = match slx {
+        Some(name) => Some(state.store.slx(&ws, &name).await?.name),
+        None => None,
+    };
+    Ok((Some(ws), slx))
+}
+
 /// Parses `since`: an RFC 3339 time, or a duration back from now (`90s`, `15m`, `1h`, `7d`).
 pub(crate) fn parse_since(
     text: Option<&str>,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steward_model::wire::{
     CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest,
-    RegisterResponse, SignedUrl, UploadUrlRequest,
+    RegisterResponse, ReleaseRequest, ReleaseResponse, SignedUrl, UploadUrlRequest,
 };
 use uuid::Uuid;
 
@@ -29,6 +29,7 @@ pub(super) fn router() -> Router<Arc<AppState>> {
             post(upload_url),
         )
         .route("/api/v1/runner/runs/{run}/complete", post(complete))
+        .route("/api/v1/runner/release", post(release))
 }
 
 /// The runner authenticated by its bearer credential.
@@ -200,5 +201,22 @@ async fn complete(
     }
     Ok(Json(CompleteResponse {
         recorded: outcome == Completion::Recorded,
+    }))
+}
+
+async fn release(
+    State(state): State<Arc<AppState>>,
+    Runner(runner): Runner,
+    Json(request): Json<ReleaseRequest>,
+) -> ApiResult<Json<ReleaseResponse>> {
+    let locations = state.store.release(runner.id, &request.leases).await?;
+    for location in &locations {
+        state.wakeups.wake(location);
+    }
+    if !locations.is_empty() {
+        tracing::info!(runner = %runner.id, runs = locations.len(), "Runs handed back by a stopping runner.");
+    }
+    Ok(Json(ReleaseResponse {
+        requeued: locations.len() as u32,
     }))
 }

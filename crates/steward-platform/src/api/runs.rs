@@ -46,9 +46,10 @@ async fn list(
         .map(str::parse::<RunKind>)
         .transpose()
         .map_err(ApiError::BadRequest)?;
+    let (workspace, slx) = super::resolve_filter(&state, query.workspace, query.slx).await?;
     let filter = RunFilter {
-        workspace: query.workspace,
-        slx: query.slx,
+        workspace,
+        slx,
         status,
         kind,
         session: query.session,

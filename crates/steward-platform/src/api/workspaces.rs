@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use steward_model::api::{ImportReport, ImportRequest, SliValue, SlxView, WorkspaceView};
-use steward_model::workspace::WorkspaceTree;
+use steward_model::workspace::{SliSpec, WorkspaceTree};
 
 /// Largest workspace tree an import accepts (the whole JSON body).
 const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
@@ -51,7 +51,7 @@ async fn import(
             tree.name()
         )));
     }
-    let report = state
+    let mut report = state
         .store
         .import_workspace(
             &tree,
@@ -60,6 +60,7 @@ async fn import(
             &state.config.default_location,
         )
         .await?;
+    report.warnings = import_warnings(&state, &tree).await?;
     // SLI sets may have changed for any location.
     state.wakeups.wake_all();
     tracing::info!(
@@ -157,4 +158,58 @@ async fn sli_values(
             )
             .await?,
     ))
+}
+
+/// What an import should point out although nothing was skipped.
+async fn import_warnings(state: &AppState, tree: &WorkspaceTree) -> ApiResult<Vec<String>> {
+    let mut warnings = Vec::new();
+    let mut locations = std::collections::BTreeSet::new();
+    let default = &state.config.default_location;
+    for (name, slx) in &tree.slxs {
+        if let Some(sli) = &slx.sli {
+            if let Some(seconds) = sli
+                .spec
+                .interval_seconds
+                .filter(|s| *s < SliSpec::MIN_INTERVAL_SECONDS)
+            {
+                warnings.push(format!(
+                    "slxs/{name}/sli.yaml: intervalSeconds {seconds} is below the minimum; it runs every {} s",
+                    SliSpec::MIN_INTERVAL_SECONDS
+                ));
+            }
+            let named: Vec<&String> = sli
+                .spec
+                .locations
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            if named.is_empty() {
+                locations.insert(default.clone());
+            }
+            locations.extend(named.into_iter().cloned());
+        }
+        if let Some(runbook) = &slx.runbook {
+            locations.insert(
+                runbook
+                    .spec
+                    .location
+                    .clone()
+                    .filter(|l| !l.trim().is_empty())
+                    .unwrap_or_else(|| default.clone()),
+            );
+        }
+    }
+    let served: std::collections::BTreeSet<String> = state
+        .store
+        .runners(state.config.lease_ttl.as_millis() as i64)
+        .await?
+        .into_iter()
+        .map(|r| r.location)
+        .collect();
+    for location in locations.difference(&served) {
+        warnings.push(format!(
+            "no runner has registered for location {location} yet; its SLIs and runbooks wait until one does (steward token create --location {location})"
+        ));
+    }
+    Ok(warnings)
 }

@@ -463,6 +463,28 @@ impl Store {
         Ok(Completion::Recorded)
     }
 
+    /// Requeues the runs a stopping runner hands back; the attempt does not count. Returns the
+    /// locations that got work back.
+    pub async fn release(&self, runner: Uuid, leases: &[Uuid]) -> ApiResult<Vec<String>> {
+        let mut tx = self.write.begin().await?;
+        let mut locations = Vec::new();
+        for lease in leases {
+            let row = sqlx::query(
+                "UPDATE runs SET status = 'queued', lease_id = NULL, runner_id = NULL, lease_expires_at = NULL,
+                   attempts = MAX(attempts - 1, 0)
+                 WHERE lease_id = $1 AND runner_id = $2 AND status = 'running' AND cancel_requested = 0
+                 RETURNING location",
+            )
+            .bind(lease.to_string())
+            .bind(runner.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            locations.extend(row.map(|r| r.get::<String, _>(0)));
+        }
+        tx.commit().await?;
+        Ok(locations)
+    }
+
     /// Requeues runs whose lease lapsed (or ends them after too many attempts). Returns the
     /// locations that got work back.
     pub async fn expire_leases(&self) -> ApiResult<Vec<String>> {

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use steward_model::api::{ImportReport, SliValue, SlxView, WorkspaceView};
-use steward_model::run::RunSpec;
+use steward_model::run::{RunResult, RunSpec, RunStatus};
 use steward_model::wire::{DesiredState, SliAssignment};
 use steward_model::workspace::{RunbookSpec, SliSpec, WorkspaceTree};
 
@@ -141,6 +141,26 @@ impl Store {
         if deleted.rows_affected() == 0 {
             return Err(ApiError::NotFound(format!("no workspace named {name}")));
         }
+        // Its queued runs go with it; running ones are stopped by their runners.
+        let result = RunResult::error(
+            RunStatus::Cancelled,
+            format!("workspace {name} was deleted"),
+            time(now_ms()),
+        );
+        sqlx::query(
+            "UPDATE runs SET status = 'cancelled', finished_at = $2, result_json = $3 WHERE workspace = $1 AND status = 'queued'",
+        )
+        .bind(name)
+        .bind(now_ms())
+        .bind(serde_json::to_string(&result).expect("result serializes"))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE runs SET cancel_requested = 1 WHERE workspace = $1 AND status = 'running'",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         recompute_desired_state(&mut tx, default_location).await?;
         tx.commit().await?;
         Ok(())

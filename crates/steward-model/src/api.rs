@@ -352,3 +352,30 @@ pub struct RegistrationToken {
     /// The location runners registering with it join.
     pub location: String,
 }
+
+/// An alert event: an SLI threshold (or missing data) that fired.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertView {
+    /// Event id.
+    pub id: Uuid,
+    /// Workspace short name.
+    pub workspace: String,
+    /// SLX short name.
+    pub slx: String,
+    /// `warning`, `ticket`, `page` or `no_data`.
+    pub level: String,
+    /// When it fired.
+    pub started_at: DateTime<Utc>,
+    /// When it resolved; absent while active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The SLI value when it fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The latest SLI value while it fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_value: Option<f64>,
+    /// What happened.
+    pub message: String,
+}

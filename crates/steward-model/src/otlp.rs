@@ -69,14 +69,19 @@ pub fn decode_metrics(
     Ok(points(request))
 }
 
-/// The success response body (an empty `ExportMetricsServiceResponse`) in `encoding`.
-pub fn success_response(encoding: Encoding) -> Vec<u8> {
-    let response = ExportMetricsServiceResponse {
-        partial_success: None,
-    };
+/// The success response body (an `ExportMetricsServiceResponse`) in `encoding`; with
+/// `rejected > 0` it reports a partial success with `message`, as OTLP asks.
+pub fn success_response(encoding: Encoding, rejected: usize, message: &str) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsPartialSuccess;
+    let partial_success = (rejected > 0).then(|| ExportMetricsPartialSuccess {
+        rejected_data_points: rejected as i64,
+        error_message: message.to_string(),
+    });
+    let response = ExportMetricsServiceResponse { partial_success };
     match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
-        Encoding::Json => b"{}".to_vec(),
+        Encoding::Json if rejected == 0 => b"{}".to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).expect("the response serializes"),
     }
 }
 

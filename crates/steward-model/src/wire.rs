@@ -8,6 +8,7 @@
 //! | artifact upload URL | `POST /api/v1/runner/runs/{run}/artifacts/{name}` | bearer |
 //! | complete a run | `POST /api/v1/runner/runs/{run}/complete` | bearer |
 //! | hand leases back (shutdown) | `POST /api/v1/runner/release` | bearer |
+//! | relay metric points | `POST /api/v1/runner/metrics` | bearer |
 //!
 //! A lease expires unless a poll lists it in `running` before `expiresAt`; the platform then
 //! requeues its run. Completion is idempotent per (run, lease).
@@ -214,4 +215,27 @@ pub struct ReleaseRequest {
 pub struct ReleaseResponse {
     /// How many runs went back to the queue.
     pub requeued: u32,
+}
+
+/// `POST /api/v1/runner/metrics`: points the runner's loopback OTLP receiver got outside any
+/// run, relayed in batches. A batch id is stored once, so a retried batch is not counted twice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsBatch {
+    /// Chosen by the runner, unique per batch.
+    pub batch_id: Uuid,
+    /// The points.
+    pub points: Vec<crate::metrics::MetricPoint>,
+}
+
+/// Answer to [`MetricsBatch`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsBatchResponse {
+    /// Points stored.
+    pub accepted: u32,
+    /// Points that belong to no SLX (dropped).
+    pub rejected: u32,
+    /// The batch had been stored before.
+    pub duplicate: bool,
 }

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 403: a signed URL that is expired, tampered with or for another method.
     #[error("{0}")]
     Forbidden(String),
+    /// 415: a body in an encoding the endpoint does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 405: the path exists, the method does not.
     #[error("this endpoint does not take that method")]
     MethodNotAllowed,
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

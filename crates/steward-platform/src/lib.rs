@@ -14,16 +14,21 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alerting;
 mod api;
 pub mod artifacts;
 mod assignment;
 pub mod error;
+mod remote_write;
+mod series;
 pub mod signing;
 pub mod store;
+mod telemetry;
 mod ui;
 pub mod wakeups;
 
 use artifacts::ArtifactStore;
+pub use remote_write::RemoteWriteConfig;
 use signing::UrlSigner;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +68,14 @@ pub struct PlatformConfig {
     pub url_ttl: Duration,
     /// Also serve HTTPS with this certificate.
     pub tls: Option<TlsConfig>,
+    /// How long raw SLI points are kept.
+    pub sli_raw_retention: Duration,
+    /// How long five-minute SLI rollups are kept.
+    pub sli_rollup_retention: Duration,
+    /// How often every SLI's alerts are re-evaluated (for `for` durations and missing data).
+    pub alert_sweep: Duration,
+    /// Send SLI points to a Prometheus remote-write endpoint.
+    pub remote_write: Option<RemoteWriteConfig>,
 }
 
 /// An HTTPS listener.
@@ -94,6 +107,10 @@ impl PlatformConfig {
             artifact_max_bytes: 64 * 1024 * 1024,
             url_ttl: Duration::from_secs(3600),
             tls: None,
+            sli_raw_retention: Duration::from_secs(14 * 86_400),
+            sli_rollup_retention: Duration::from_secs(400 * 86_400),
+            alert_sweep: Duration::from_secs(15),
+            remote_write: None,
         }
     }
 }
@@ -131,6 +148,9 @@ pub(crate) struct AppState {
     artifacts: ArtifactStore,
     wakeups: Wakeups,
     shutdown: CancellationToken,
+    telemetry: Arc<telemetry::Telemetry>,
+    metric_index: series::MetricIndex,
+    remote_write: Option<Arc<remote_write::RemoteWrite>>,
 }
 
 /// A running platform.
@@ -178,6 +198,13 @@ impl Platform {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        let telemetry = Arc::new(telemetry::Telemetry::new());
+        telemetry.observe_points(&store.latest_points().await?);
+        let shutdown = CancellationToken::new();
+        let remote_write = config
+            .remote_write
+            .clone()
+            .map(|rw| remote_write::RemoteWrite::start(rw, telemetry.clone(), shutdown.clone()));
         let state = Arc::new(AppState {
             artifacts: ArtifactStore::new(
                 config.data_dir.join("artifacts"),
@@ -187,7 +214,10 @@ impl Platform {
             public_url: public_url.trim_end_matches('/').to_string(),
             store,
             wakeups: Wakeups::default(),
-            shutdown: CancellationToken::new(),
+            shutdown,
+            telemetry,
+            metric_index: series::MetricIndex::new(),
+            remote_write,
             config: config.clone(),
         });
         let app = api::router(state.clone());
@@ -232,6 +262,8 @@ impl Platform {
             None => (None, None),
         };
         tasks.push(tokio::spawn(sweep_leases(state.clone())));
+        tasks.push(tokio::spawn(sweep_alerts(state.clone())));
+        tasks.push(tokio::spawn(prune_series(state.clone())));
         tracing::info!(%addr, public_url = %state.public_url, "Platform listening.");
         Ok(Platform {
             addr,
@@ -287,6 +319,37 @@ async fn sweep_leases(state: Arc<AppState>) {
         match state.store.expire_leases().await {
             Ok(locations) => locations.iter().for_each(|l| state.wakeups.wake(l)),
             Err(error) => tracing::warn!(%error, "Lease sweep failed; retrying."),
+        }
+    }
+}
+
+/// Re-evaluates alerts: `for` durations that elapsed without a new value, missing data.
+async fn sweep_alerts(state: Arc<AppState>) {
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(state.config.alert_sweep) => {}
+        }
+        if let Err(error) = alerting::sweep(&state).await {
+            tracing::warn!(%error, "Alert sweep failed; retrying.");
+        }
+    }
+}
+
+/// Drops SLI points and rollups past their retention.
+async fn prune_series(state: Arc<AppState>) {
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+        let now = store::now_ms();
+        let raw = now - state.config.sli_raw_retention.as_millis() as i64;
+        let rollups = now - state.config.sli_rollup_retention.as_millis() as i64;
+        match state.store.prune_series(raw, rollups).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "Old SLI points removed."),
+            Err(error) => tracing::warn!(%error, "Pruning SLI points failed; retrying later."),
         }
     }
 }

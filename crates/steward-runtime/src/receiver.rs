@@ -128,7 +128,7 @@ fn decode(
 fn ok(encoding: Encoding) -> Response {
     (
         [(header::CONTENT_TYPE, encoding.content_type())],
-        success_response(encoding),
+        success_response(encoding, 0, ""),
     )
         .into_response()
 }

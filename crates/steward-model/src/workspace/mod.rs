@@ -6,9 +6,11 @@
 //! buffers flattened structs and then loses the line of a bad value.) Known scalar fields that
 //! RunWhen writes either quoted or bare (`value: 80` or `value: "80"`) are read as strings.
 
+mod alerts;
 mod error;
 mod tree;
 
+pub use alerts::{AlertLevel, AlertRule, SliAlerts, parse_duration};
 pub use error::{LoadError, LoadProblem};
 pub use tree::{SlxDocuments, WorkspaceTree};
 
@@ -303,6 +305,9 @@ pub struct SliSpec {
     /// What the SLI measures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Thresholds that raise alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<SliAlerts>,
 }
 
 impl SliSpec {

@@ -218,6 +218,16 @@ fn load_slx(name: &str, files: &BTreeMap<String, String>) -> Result<SlxDocuments
             &sli.spec.config_provided,
             &skipped,
         )?;
+        if let Some(Err((level, why))) = sli.spec.alerts.as_ref().map(|a| a.check()) {
+            return Err(LoadProblem {
+                line: line_of_key(&files["sli.yaml"], level.as_str()),
+                ..LoadProblem::new(
+                    path("sli.yaml"),
+                    format!("spec.alerts.{}: {why}", level.as_str()),
+                    skipped,
+                )
+            });
+        }
     }
     if let Some(runbook) = &runbook {
         require_robot(&path("runbook.yaml"), &runbook.spec.code_bundle, &skipped)?;
@@ -383,6 +393,13 @@ fn parse_document<S: DeserializeOwned + Default>(
         });
     }
     Ok(doc)
+}
+
+/// The line of an indented `key:`.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .map(|i| i + 1)
 }
 
 fn line_of(text: &str, key: &str) -> Option<usize> {

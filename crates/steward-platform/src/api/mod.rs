@@ -1,7 +1,9 @@
 //! HTTP routes: the client API, the runner protocol, signed artifact transfer and the page.
 
+mod alerts;
 mod artifacts;
 mod issues;
+mod metrics;
 mod runner;
 mod runs;
 mod sessions;
@@ -91,6 +93,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(sessions::router())
         .merge(runs::router())
         .merge(issues::router())
+        .merge(alerts::router())
+        .merge(metrics::exposition_router())
         .merge(crate::ui::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -101,6 +105,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(status::public_router())
         .merge(runner::router())
         .merge(artifacts::router())
+        .merge(metrics::ingest_router())
         .fallback(|| async {
             ApiError::NotFound(
                 "no such endpoint; the API is under /api/v1 (see docs/api.md)".into(),

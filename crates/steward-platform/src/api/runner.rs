@@ -14,8 +14,9 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_model::wire::{
-    CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest,
-    RegisterResponse, ReleaseRequest, ReleaseResponse, SignedUrl, UploadUrlRequest,
+    CompleteRequest, CompleteResponse, DesiredState, MetricsBatch, MetricsBatchResponse,
+    PollRequest, PollResponse, RegisterRequest, RegisterResponse, ReleaseRequest, ReleaseResponse,
+    SignedUrl, UploadUrlRequest,
 };
 use uuid::Uuid;
 
@@ -30,6 +31,7 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/v1/runner/runs/{run}/complete", post(complete))
         .route("/api/v1/runner/release", post(release))
+        .route("/api/v1/runner/metrics", post(relay_metrics))
 }
 
 /// The runner authenticated by its bearer credential.
@@ -90,6 +92,7 @@ async fn poll(
     Runner(runner): Runner,
     Json(request): Json<PollRequest>,
 ) -> ApiResult<Json<PollResponse>> {
+    let _open = state.telemetry.poll_started();
     let ttl = state.config.lease_ttl.as_millis() as i64;
     let polled = state.store.poll_state(runner.id, &request, ttl).await?;
     let version = crate::assignment::version_for(&state, &runner).await?;
@@ -111,18 +114,14 @@ async fn poll(
     tokio::pin!(woken);
     // Registered before looking for work, so work queued in between still wakes this poll.
     woken.as_mut().enable();
-    response.leases = state
-        .store
-        .lease(runner.id, &runner.location, request.free_capacity, ttl)
-        .await?
-        .leases;
+    response.leases = lease(&state, &runner, request.free_capacity, ttl).await?;
     if response.leases.is_empty() && !answer_now {
         tokio::select! {
             _ = &mut woken => {
                 // Something changed for this location (work, a cancellation, a new SLI set):
                 // answer so the runner's next poll sees it.
                 response.desired_state_version = crate::assignment::version_for(&state, &runner).await?;
-                response.leases = state.store.lease(runner.id, &runner.location, request.free_capacity, ttl).await?.leases;
+                response.leases = lease(&state, &runner, request.free_capacity, ttl).await?;
             }
             _ = tokio::time::sleep_until(deadline) => {}
             _ = state.shutdown.cancelled() => {}
@@ -196,12 +195,20 @@ async fn complete(
         .store
         .complete(runner.id, &runner.location, run, &request)
         .await?;
-    if outcome == Completion::Recorded {
+    let recorded = matches!(outcome, Completion::Recorded(_));
+    if let Completion::Recorded(points) = outcome {
+        let kind = request
+            .spec
+            .as_ref()
+            .map(|s| s.kind.as_str())
+            .unwrap_or("runbook");
+        state
+            .telemetry
+            .run_completed(kind, request.result.status.as_str());
         tracing::info!(run = %run, status = %request.result.status, issues = request.result.issues.len(), "Run completed.");
+        crate::series::committed(&state, &points).await;
     }
-    Ok(Json(CompleteResponse {
-        recorded: outcome == Completion::Recorded,
-    }))
+    Ok(Json(CompleteResponse { recorded }))
 }
 
 async fn release(
@@ -219,4 +226,42 @@ async fn release(
     Ok(Json(ReleaseResponse {
         requeued: locations.len() as u32,
     }))
+}
+
+/// Points a runner's loopback receiver got outside any run, stored once per batch.
+async fn relay_metrics(
+    State(state): State<Arc<AppState>>,
+    Runner(_runner): Runner,
+    Json(batch): Json<MetricsBatch>,
+) -> ApiResult<Json<MetricsBatchResponse>> {
+    let (points, unmapped) = state.metric_index.map(&state.store, batch.points).await?;
+    let fresh = state.store.insert_batch(batch.batch_id, &points).await?;
+    if fresh {
+        state.telemetry.otlp("stored", points.len());
+        for (_, why) in &unmapped {
+            state.telemetry.otlp(why.label(), 1);
+        }
+        crate::series::committed(&state, &points).await;
+    }
+    Ok(Json(MetricsBatchResponse {
+        accepted: points.len() as u32,
+        rejected: unmapped.len() as u32,
+        duplicate: !fresh,
+    }))
+}
+
+async fn lease(
+    state: &AppState,
+    runner: &RunnerRecord,
+    free: u32,
+    ttl: i64,
+) -> ApiResult<Vec<steward_model::wire::Lease>> {
+    let outcome = state
+        .store
+        .lease(runner.id, &runner.location, free, ttl)
+        .await?;
+    for waited in &outcome.waited {
+        state.telemetry.leased(*waited);
+    }
+    Ok(outcome.leases)
 }

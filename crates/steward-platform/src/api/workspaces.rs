@@ -3,6 +3,7 @@
 use super::{Json, Path, Query, parse_since};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::series::{Aggregation, aggregate_raw, aggregate_rollups};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use steward_model::api::{ImportReport, ImportRequest, SliValue, SlxView, WorkspaceView};
-use steward_model::workspace::{SliSpec, WorkspaceTree};
+use steward_model::workspace::{SliSpec, WorkspaceTree, parse_duration};
 
 /// Largest workspace tree an import accepts (the whole JSON body).
 const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
@@ -61,8 +62,9 @@ async fn import(
         )
         .await?;
     report.warnings = import_warnings(&state, &tree).await?;
-    // SLI sets may have changed for any location.
+    // SLI sets may have changed for any location, and metric names with them.
     state.wakeups.wake_all();
+    state.metric_index.invalidate();
     tracing::info!(
         workspace = %ws,
         added = report.added.len(),
@@ -131,33 +133,69 @@ async fn slx(
 #[derive(Deserialize)]
 struct SliQuery {
     since: Option<String>,
+    until: Option<String>,
     metric: Option<String>,
+    /// Bucket width (`5m`); without it the raw points come back.
+    step: Option<String>,
+    /// How a bucket's points become one value (default `avg`).
+    agg: Option<Aggregation>,
     limit: Option<u32>,
 }
 
+/// Raw points, or one aggregate per `step`: from the raw points while the range is within
+/// their retention, from the five-minute rollups beyond it.
 async fn sli_values(
     State(state): State<Arc<AppState>>,
     Path((ws, name)): Path<(String, String)>,
     Query(query): Query<SliQuery>,
 ) -> ApiResult<Json<Vec<SliValue>>> {
     let record = state.store.slx(&ws, &name).await?;
-    let since = parse_since(query.since.as_deref(), std::time::Duration::from_secs(3600))?;
+    let since = parse_since(query.since.as_deref(), std::time::Duration::from_secs(3600))?
+        .timestamp_millis();
+    let until = match query.until.as_deref() {
+        Some(text) => parse_since(Some(text), std::time::Duration::ZERO)?.timestamp_millis(),
+        None => crate::store::now_ms(),
+    };
+    if until < since {
+        return Err(ApiError::BadRequest("until is before since".into()));
+    }
     let metric = query
         .metric
         .as_deref()
         .map(|m| if m == "value" { "" } else { m });
-    Ok(Json(
-        state
+    let Some(step) = query.step.as_deref() else {
+        let limit = query.limit.unwrap_or(10_000);
+        return Ok(Json(
+            state
+                .store
+                .sli_values(&ws, &record.name, metric, since, until, limit)
+                .await?,
+        ));
+    };
+    let step = parse_duration(step)
+        .map_err(|e| ApiError::BadRequest(format!("step={step:?}: {e}")))?
+        .as_millis() as i64;
+    if step < 1000 || (until - since) / step > 100_000 {
+        return Err(ApiError::BadRequest(
+            "step must be at least 1s and give at most 100000 buckets".into(),
+        ));
+    }
+    let agg = query.agg.unwrap_or(Aggregation::Avg);
+    let raw_from = crate::store::now_ms() - state.config.sli_raw_retention.as_millis() as i64;
+    let values = if since >= raw_from {
+        let raw = state
             .store
-            .sli_values(
-                &ws,
-                &record.name,
-                metric,
-                since,
-                query.limit.unwrap_or(10_000),
-            )
-            .await?,
-    ))
+            .sli_values(&ws, &record.name, metric, since, until, 1_000_000)
+            .await?;
+        aggregate_raw(&raw, since, step, agg)
+    } else {
+        let rollups = state
+            .store
+            .sli_rollups(&ws, &record.name, metric, since, until)
+            .await?;
+        aggregate_rollups(&rollups, since, step, agg)
+    };
+    Ok(Json(values))
 }
 
 /// What an import should point out although nothing was skipped.

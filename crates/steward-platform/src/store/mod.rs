@@ -3,16 +3,19 @@
 //! Writes go through a single connection, so SQLite never has to upgrade a read transaction
 //! to a write one (which fails instead of waiting); reads use a pool of their own.
 
+mod alerts;
 mod artifacts;
 mod issues;
 mod runners;
 mod runs;
-mod sli;
+pub(crate) mod sli;
 mod workspaces;
 
+pub use alerts::AlertState;
 pub use issues::IssueFilter;
 pub use runners::{RunnerRecord, new_secret, secret_hash};
 pub use runs::{Completion, LeaseOutcome, PollState, RunFilter};
+pub use sli::{Bucket, ROLLUP_MS, SeriesPoint, run_points};
 pub use workspaces::SlxRecord;
 
 use crate::error::ApiResult;

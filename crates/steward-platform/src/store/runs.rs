@@ -1,6 +1,7 @@
 //! Run sessions, the run queue and its leases, and run completion.
 
-use super::{Store, issues, json, now_ms, sli, time, uuid};
+use super::sli::{self, SeriesPoint};
+use super::{Store, issues, json, now_ms, time, uuid};
 use crate::error::{ApiError, ApiResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -41,13 +42,15 @@ pub struct PollState {
 pub struct LeaseOutcome {
     /// The new leases.
     pub leases: Vec<Lease>,
+    /// For each lease, how long its run had waited in the queue, in seconds.
+    pub waited: Vec<f64>,
 }
 
 /// Outcome of a completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
-    /// Recorded now.
-    Recorded,
+    /// Recorded now, with the SLI points it added.
+    Recorded(Vec<SeriesPoint>),
     /// This completion had been recorded before; nothing changed.
     Duplicate,
 }
@@ -317,7 +320,10 @@ impl Store {
         lease_ttl_ms: i64,
     ) -> ApiResult<LeaseOutcome> {
         if max == 0 {
-            return Ok(LeaseOutcome { leases: Vec::new() });
+            return Ok(LeaseOutcome {
+                leases: Vec::new(),
+                waited: Vec::new(),
+            });
         }
         let now = now_ms();
         let mut tx = self.write.begin().await?;
@@ -332,12 +338,13 @@ impl Store {
         .map(|r| r.get(0))
         .collect();
         let mut leases = Vec::with_capacity(ids.len());
+        let mut waited = Vec::with_capacity(ids.len());
         for id in ids {
             let lease_id = Uuid::now_v7();
             let row = sqlx::query(
                 "UPDATE runs SET status = 'running', lease_id = $2, runner_id = $3, lease_expires_at = $4,
                    attempts = attempts + 1, started_at = $5
-                 WHERE id = $1 AND status = 'queued' RETURNING spec_json, attempts",
+                 WHERE id = $1 AND status = 'queued' RETURNING spec_json, attempts, created_at",
             )
             .bind(&id)
             .bind(lease_id.to_string())
@@ -356,9 +363,10 @@ impl Store {
                 attempt: row.get::<i64, _>(1) as u32,
                 run,
             });
+            waited.push((now - row.get::<i64, _>(2)).max(0) as f64 / 1000.0);
         }
         tx.commit().await?;
-        Ok(LeaseOutcome { leases })
+        Ok(LeaseOutcome { leases, waited })
     }
 
     /// Records a run's result, its issues and its SLI values, once.
@@ -456,11 +464,14 @@ impl Store {
             }
         };
         issues::apply(&mut tx, &workspace, &slx, run_id, result).await?;
-        if kind == RunKind::Sli {
-            sli::record(&mut tx, &workspace, &slx, run_id, result).await?;
-        }
+        let points = if kind == RunKind::Sli {
+            sli::run_points(&workspace, &slx, run_id, result)
+        } else {
+            Vec::new()
+        };
+        sli::insert(&mut tx, &points).await?;
         tx.commit().await?;
-        Ok(Completion::Recorded)
+        Ok(Completion::Recorded(points))
     }
 
     /// Requeues the runs a stopping runner hands back; the attempt does not count. Returns the

@@ -247,3 +247,42 @@ pub fn get_json(url: &str) -> Option<(u16, serde_json::Value)> {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     ))
 }
+
+/// A Python virtual environment with `packages` installed, built once per machine under the
+/// shared cache (tests that drive real clients: the OpenTelemetry SDK, emulators from PyPI).
+/// Returns the environment's `python`.
+///
+/// # Panics
+/// When the environment cannot be built; the message holds pip's output.
+pub fn python_env(name: &str, packages: &[&str]) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    packages.hash(&mut hasher);
+    let dir = cache_dir().join("tools").join(format!("{name}-{:016x}", hasher.finish()));
+    let python = dir.join("bin").join("python");
+    let ready = dir.join(".ready");
+    if ready.is_file() {
+        return python;
+    }
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    // One builder at a time across test processes.
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.with_extension("lock")).unwrap();
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e).unwrap();
+    if ready.is_file() {
+        return python;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |cmd: &mut Command| {
+        let output = cmd.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{cmd:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(Command::new("python3").args(["-m", "venv"]).arg(&dir));
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(packages));
+    std::fs::write(&ready, packages.join("\n")).unwrap();
+    python
+}

@@ -133,6 +133,18 @@ pub struct PlatformArgs {
     /// How long a lease lives without a poll renewing it (at least 2s).
     #[arg(long, default_value = "60s", value_parser = lease_ttl)]
     pub lease_ttl: std::time::Duration,
+    /// How long raw SLI points are kept (five-minute rollups stay for --sli-rollup-retention).
+    #[arg(long, default_value = "14d", value_parser = humantime::parse_duration)]
+    pub sli_raw_retention: std::time::Duration,
+    /// How long five-minute SLI rollups are kept.
+    #[arg(long, default_value = "400d", value_parser = humantime::parse_duration)]
+    pub sli_rollup_retention: std::time::Duration,
+    /// Send SLI points to this Prometheus remote-write endpoint (e.g. http://prometheus:9090/api/v1/write).
+    #[arg(long, env = "STEWARD_REMOTE_WRITE_URL", value_parser = http_url)]
+    pub remote_write_url: Option<String>,
+    /// Bearer token for --remote-write-url.
+    #[arg(long, env = "STEWARD_REMOTE_WRITE_TOKEN", hide_env_values = true)]
+    pub remote_write_token: Option<String>,
     #[command(flatten)]
     pub dirs: DirArgs,
 }
@@ -166,6 +178,16 @@ pub struct RunnerArgs {
     /// Python interpreter for task environments.
     #[arg(long, env = "STEWARD_PYTHON")]
     pub python: Option<PathBuf>,
+    /// Address of the loopback OTLP/HTTP receiver tasks and local exporters push to (port 0:
+    /// any free port); points outside runs are relayed to the platform.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub otlp_listen: SocketAddr,
+    /// Serve Prometheus metrics at http://<addr>/metrics.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Size limit of the relayed-metrics spool in MiB (the oldest batches go first).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_spool_mb: u64,
     #[command(flatten)]
     pub dirs: DirArgs,
 }

@@ -226,12 +226,36 @@ fn slis_keep_running_while_the_platform_is_down_and_their_results_arrive_later()
         "platform-1.log",
     );
     let url = platform.url.clone();
-    let _runner = start_runner(dir.path(), &url, token, "edge-runner");
+    let (otlp, metrics) = (steward_testkit::free_port(), steward_testkit::free_port());
+    let otlp_listen = format!("127.0.0.1:{otlp}");
+    let metrics_listen = format!("127.0.0.1:{metrics}");
+    let _runner = start_runner_with(
+        dir.path(),
+        &url,
+        token,
+        "edge-runner",
+        &[
+            "--otlp-listen",
+            &otlp_listen,
+            "--metrics-listen",
+            &metrics_listen,
+        ],
+    );
     let tree = workspace(dir.path(), &target.base_url());
     assert_eq!(
         client(&url, &["workspace", "import", tree.to_str().unwrap()]).0,
         0
     );
+    // An exporter on the runner's host pushes to its OTLP receiver: relayed to the platform.
+    let python = steward_testkit::python_env(
+        "otel-proto",
+        &[
+            "opentelemetry-sdk==1.45.2",
+            "opentelemetry-exporter-otlp-proto-http==1.45.2",
+        ],
+    );
+    let push = |value: f64| push_external(&python, otlp, value);
+    push(1.0);
     wait_until("a first SLI value", Duration::from_secs(180), || {
         let values = api(
             &url,
@@ -247,7 +271,27 @@ fn slis_keep_running_while_the_platform_is_down_and_their_results_arrive_later()
         .wait_exit(Duration::from_secs(10))
         .expect("killed");
     let down_from = chrono::Utc::now();
-    std::thread::sleep(Duration::from_secs(15));
+    push(2.0);
+    push(3.0);
+    std::thread::sleep(Duration::from_secs(3));
+    let runner_metrics = reqwest::blocking::get(format!("http://{metrics_listen}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        runner_metrics.contains("steward_runner_connected 0"),
+        "{runner_metrics}"
+    );
+    let spooled: f64 = runner_metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("steward_runner_relay_spool_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        spooled > 0.0,
+        "relayed points are spooled while the platform is away"
+    );
+    std::thread::sleep(Duration::from_secs(12));
     let down_until = chrono::Utc::now();
     let platform = start_platform_on(
         dir.path(),
@@ -288,5 +332,30 @@ fn slis_keep_running_while_the_platform_is_down_and_their_results_arrive_later()
         runs.len(),
         during.len(),
         "one value per run, each delivered once"
+    );
+}
+
+/// Pushes `web__sli__external = value` with the real OpenTelemetry SDK to a runner's receiver.
+fn push_external(python: &std::path::Path, port: u16, value: f64) {
+    let script = format!(
+        r#"
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint="http://127.0.0.1:{port}/v1/metrics"), export_interval_millis=60000)
+provider = MeterProvider(metric_readers=[reader])
+provider.get_meter("t").create_gauge("web__sli__external").set({value}, {{"workspace": "e2e"}})
+provider.shutdown()
+"#
+    );
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -16,13 +16,24 @@ fn point(name: &str, value: f64, at: chrono::DateTime<chrono::Utc>) -> Value {
 }
 
 async fn relay(runner: &TestRunner, points: Vec<Value>) -> Value {
-    let (status, body) = runner.post("/api/v1/runner/metrics", &json!({ "batchId": Uuid::now_v7(), "points": points })).await;
+    let (status, body) = runner
+        .post(
+            "/api/v1/runner/metrics",
+            &json!({ "batchId": Uuid::now_v7(), "points": points }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
 /// Runs a Python script with the real OpenTelemetry SDK against `url`.
-fn export_with_sdk(python: &std::path::Path, module: &str, url: &str, compression: &str, value: f64) {
+fn export_with_sdk(
+    python: &std::path::Path,
+    module: &str,
+    url: &str,
+    compression: &str,
+    value: f64,
+) {
     let script = format!(
         r#"
 import time
@@ -45,46 +56,128 @@ meter.create_gauge("cpu_usage").set(0.9, attrs)
 provider.shutdown()
 "#
     );
-    let output = std::process::Command::new(python).arg("-c").arg(script).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_real_opentelemetry_sdk_pushes_protobuf_gzip_and_json() {
-    let proto = steward_testkit::python_env("otel-proto", &["opentelemetry-sdk==1.45.2", "opentelemetry-exporter-otlp-proto-http==1.45.2"]);
-    let json_env = steward_testkit::python_env("otel-json", &["opentelemetry-sdk==1.45.2", "opentelemetry-exporter-otlp-json-http==0.66b1"]);
+    let proto = steward_testkit::python_env(
+        "otel-proto",
+        &[
+            "opentelemetry-sdk==1.45.2",
+            "opentelemetry-exporter-otlp-proto-http==1.45.2",
+        ],
+    );
+    let json_env = steward_testkit::python_env(
+        "otel-json",
+        &[
+            "opentelemetry-sdk==1.45.2",
+            "opentelemetry-exporter-otlp-json-http==0.66b1",
+        ],
+    );
     let p = start(|_| {}).await;
     p.import(&web_files()).await;
     let url = p.url.clone();
     let (proto2, json2, url2) = (proto.clone(), json_env.clone(), url.clone());
     tokio::task::spawn_blocking(move || {
-        export_with_sdk(&proto2, "opentelemetry.exporter.otlp.proto.http.metric_exporter", &url2, "none", 0.5);
-        export_with_sdk(&proto2, "opentelemetry.exporter.otlp.proto.http.metric_exporter", &url2, "gzip", 0.75);
-        export_with_sdk(&json2, "opentelemetry.exporter.otlp.json.http.metric_exporter", &url2, "none", 1.0);
+        export_with_sdk(
+            &proto2,
+            "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+            &url2,
+            "none",
+            0.5,
+        );
+        export_with_sdk(
+            &proto2,
+            "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+            &url2,
+            "gzip",
+            0.75,
+        );
+        export_with_sdk(
+            &json2,
+            "opentelemetry.exporter.otlp.json.http.metric_exporter",
+            &url2,
+            "none",
+            1.0,
+        );
     })
     .await
     .unwrap();
 
-    let (_, values) = p.get("/api/v1/workspaces/demo/slxs/web/sli-values?metric=value").await;
-    let got: Vec<f64> = values.as_array().unwrap().iter().map(|v| v["value"].as_f64().unwrap()).collect();
+    let (_, values) = p
+        .get("/api/v1/workspaces/demo/slxs/web/sli-values?metric=value")
+        .await;
+    let got: Vec<f64> = values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["value"].as_f64().unwrap())
+        .collect();
     assert_eq!(got, vec![0.5, 0.75, 1.0], "{values}");
     let (_, all) = p.get("/api/v1/workspaces/demo/slxs/web/sli-values").await;
-    let latency: Vec<&Value> = all.as_array().unwrap().iter().filter(|v| v["metric"] == "latency").collect();
+    let latency: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["metric"] == "latency")
+        .collect();
     assert_eq!(latency.len(), 3);
-    assert_eq!(latency[0]["value"], 1.0, "a histogram point is stored as the sum of its observations");
-    assert!(all.as_array().unwrap().iter().any(|v| v["metric"] == "requests" && v["value"] == 3.0));
+    assert_eq!(
+        latency[0]["value"], 1.0,
+        "a histogram point is stored as the sum of its observations"
+    );
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["metric"] == "requests" && v["value"] == 3.0)
+    );
 
-    let metrics = p.http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"steward_otlp_points_total{outcome="unknown_metric"} 3"#), "{metrics}");
+    let metrics = p
+        .http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"steward_otlp_points_total{outcome="unknown_metric"} 3"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn otlp_bodies_in_other_encodings_or_broken_are_refused() {
     let p = start(|_| {}).await;
-    let response = p.http.post(format!("{}/v1/metrics", p.url)).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let response = p
+        .http
+        .post(format!("{}/v1/metrics", p.url))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let response =
-        p.http.post(format!("{}/v1/metrics", p.url)).header("content-type", "application/x-protobuf").body(vec![0xff; 8]).send().await.unwrap();
+    let response = p
+        .http
+        .post(format!("{}/v1/metrics", p.url))
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0xff; 8])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("protobuf"));
@@ -103,23 +196,54 @@ async fn relayed_batches_are_stored_once_and_queried_by_step() {
                    point("web__sli__latency", 3.0, at(1)), point("other__sli", 1.0, at(1))],
     });
     let (_, first) = runner.post("/api/v1/runner/metrics", &batch).await;
-    assert_eq!((first["accepted"].clone(), first["rejected"].clone(), first["duplicate"].clone()), (json!(4), json!(1), json!(false)));
+    assert_eq!(
+        (
+            first["accepted"].clone(),
+            first["rejected"].clone(),
+            first["duplicate"].clone()
+        ),
+        (json!(4), json!(1), json!(false))
+    );
     let (_, again) = runner.post("/api/v1/runner/metrics", &batch).await;
     assert_eq!(again["duplicate"], true);
 
     let since = base.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let path = format!("/api/v1/workspaces/demo/slxs/web/sli-values?metric=value&since={}&step=10m&agg=avg", urlencode(&since));
+    let path = format!(
+        "/api/v1/workspaces/demo/slxs/web/sli-values?metric=value&since={}&step=10m&agg=avg",
+        urlencode(&since)
+    );
     let (status, buckets) = p.get(&path).await;
     assert_eq!(status, StatusCode::OK, "{buckets}");
-    let got: Vec<f64> = buckets.as_array().unwrap().iter().map(|b| b["value"].as_f64().unwrap()).collect();
-    assert_eq!(got, vec![0.5, 0.5], "two 10-minute buckets: avg(1, 0) and 0.5 — the retried batch counted once");
-    let path = format!("/api/v1/workspaces/demo/slxs/web/sli-values?since={}&step=1h&agg=count", urlencode(&since));
+    let got: Vec<f64> = buckets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        vec![0.5, 0.5],
+        "two 10-minute buckets: avg(1, 0) and 0.5 — the retried batch counted once"
+    );
+    let path = format!(
+        "/api/v1/workspaces/demo/slxs/web/sli-values?since={}&step=1h&agg=count",
+        urlencode(&since)
+    );
     let (_, counts) = p.get(&path).await;
-    let value = counts.as_array().unwrap().iter().find(|b| b["metric"] == "").unwrap();
+    let value = counts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["metric"] == "")
+        .unwrap();
     assert_eq!(value["value"], 3.0);
-    let (status, _) = p.get("/api/v1/workspaces/demo/slxs/web/sli-values?step=1ms").await;
+    let (status, _) = p
+        .get("/api/v1/workspaces/demo/slxs/web/sli-values?step=1ms")
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = p.get("/api/v1/workspaces/demo/slxs/web/sli-values?step=5m&agg=median").await;
+    let (status, _) = p
+        .get("/api/v1/workspaces/demo/slxs/web/sli-values?step=5m&agg=median")
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -138,21 +262,48 @@ async fn thresholds_fire_after_their_hold_and_resolve() {
 
     relay(&runner, vec![point("web__sli", 0.8, now())]).await;
     let (_, active) = p.get("/api/v1/alerts").await;
-    let levels: Vec<&str> = active.as_array().unwrap().iter().map(|a| a["level"].as_str().unwrap()).collect();
-    assert_eq!(levels, vec!["warning"], "a rule without `for` fires with the value");
+    let levels: Vec<&str> = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        levels,
+        vec!["warning"],
+        "a rule without `for` fires with the value"
+    );
     assert_eq!(active[0]["value"], 0.8);
 
     relay(&runner, vec![point("web__sli", 0.3, now())]).await;
     let (_, active) = p.get("/api/v1/alerts").await;
-    assert_eq!(active.as_array().unwrap().len(), 1, "page holds only 2s later: {active}");
-    let page = steward_testkit::wait_until_async("the page alert", Duration::from_secs(10), || async {
-        let (_, active) = p.get("/api/v1/alerts").await;
-        active.as_array().unwrap().iter().find(|a| a["level"] == "page").cloned()
-    })
-    .await;
-    assert!(page["message"].as_str().unwrap().contains("< 0.5"), "{page}");
+    assert_eq!(
+        active.as_array().unwrap().len(),
+        1,
+        "page holds only 2s later: {active}"
+    );
+    let page =
+        steward_testkit::wait_until_async("the page alert", Duration::from_secs(10), || async {
+            let (_, active) = p.get("/api/v1/alerts").await;
+            active
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["level"] == "page")
+                .cloned()
+        })
+        .await;
+    assert!(
+        page["message"].as_str().unwrap().contains("< 0.5"),
+        "{page}"
+    );
     let (_, active) = p.get("/api/v1/alerts").await;
-    let warning = active.as_array().unwrap().iter().find(|a| a["level"] == "warning").unwrap();
+    let warning = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["level"] == "warning")
+        .unwrap();
     assert_eq!(warning["lastValue"], 0.3);
 
     relay(&runner, vec![point("web__sli", 1.0, now())]).await;
@@ -160,7 +311,12 @@ async fn thresholds_fire_after_their_hold_and_resolve() {
     assert_eq!(active, json!([]), "a healthy value resolves both");
     let (_, all) = p.get("/api/v1/alerts?state=all").await;
     assert_eq!(all.as_array().unwrap().len(), 2);
-    assert!(all.as_array().unwrap().iter().all(|a| a["endedAt"].is_string()));
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["endedAt"].is_string())
+    );
 }
 
 #[tokio::test]
@@ -171,12 +327,24 @@ async fn an_sli_without_values_for_three_intervals_raises_no_data() {
     p.import(&files).await;
     let runner = p.runner().await;
     relay(&runner, vec![point("web__sli", 1.0, chrono::Utc::now())]).await;
-    let alert = steward_testkit::wait_until_async("a no-data alert", Duration::from_secs(30), || async {
-        let (_, active) = p.get("/api/v1/alerts").await;
-        active.as_array().unwrap().iter().find(|a| a["level"] == "no_data").cloned()
-    })
-    .await;
-    assert!(alert["message"].as_str().unwrap().contains("3 intervals of 5s"), "{alert}");
+    let alert =
+        steward_testkit::wait_until_async("a no-data alert", Duration::from_secs(30), || async {
+            let (_, active) = p.get("/api/v1/alerts").await;
+            active
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["level"] == "no_data")
+                .cloned()
+        })
+        .await;
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 intervals of 5s"),
+        "{alert}"
+    );
     relay(&runner, vec![point("web__sli", 1.0, chrono::Utc::now())]).await;
     let (_, active) = p.get("/api/v1/alerts").await;
     assert_eq!(active, json!([]), "fresh data resolves it");
@@ -187,11 +355,28 @@ async fn prometheus_exposition_has_sli_values_and_platform_gauges() {
     let p = start(|_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
-    relay(&runner, vec![point("web__sli", 0.25, chrono::Utc::now()), point("web__sli__latency", 12.0, chrono::Utc::now())]).await;
+    relay(
+        &runner,
+        vec![
+            point("web__sli", 0.25, chrono::Utc::now()),
+            point("web__sli__latency", 12.0, chrono::Utc::now()),
+        ],
+    )
+    .await;
     p.session("web", &[]).await;
-    let response = p.http.get(format!("{}/metrics", p.url)).send().await.unwrap();
+    let response = p
+        .http
+        .get(format!("{}/metrics", p.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     let text = response.text().await.unwrap();
     for needle in [
         r#"steward_sli_value{workspace="demo",slx="web",metric=""} 0.25"#,

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use steward_model::api::ErrorBody;
 use steward_model::wire::{
-    CompleteRequest, CompleteResponse, DesiredState, PollRequest, PollResponse, RegisterRequest,
-    RegisterResponse, ReleaseRequest, ReleaseResponse, SignedUrl, UploadUrlRequest,
+    CompleteRequest, CompleteResponse, DesiredState, MetricsBatch, MetricsBatchResponse,
+    PollRequest, PollResponse, RegisterRequest, RegisterResponse, ReleaseRequest, ReleaseResponse,
+    SignedUrl, UploadUrlRequest,
 };
 use uuid::Uuid;
 
@@ -230,6 +231,23 @@ impl PlatformClient {
         } else {
             CallError::Refused(status.as_u16(), text)
         })
+    }
+
+    /// Forwards a batch of relayed metric points.
+    pub async fn relay_metrics(
+        &self,
+        credential: &str,
+        batch: &MetricsBatch,
+    ) -> std::result::Result<MetricsBatchResponse, CallError> {
+        let http = self
+            .http
+            .post(format!("{}/api/v1/runner/metrics", self.base));
+        self.call(
+            http.bearer_auth(credential)
+                .json(batch)
+                .timeout(Duration::from_secs(60)),
+        )
+        .await
     }
 
     /// Hands leases back when stopping.

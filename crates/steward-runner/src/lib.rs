@@ -24,9 +24,11 @@ pub mod client;
 mod deliver;
 pub mod executor;
 mod poll;
+mod relay;
 mod scheduler;
 pub mod secrets;
 pub mod spool;
+mod telemetry;
 
 use client::{PlatformClient, Registration};
 use executor::{Executor, ProcessExecutor};
@@ -67,6 +69,12 @@ pub struct RunnerConfig {
     pub http1_only: bool,
     /// Receives Python-environment build progress (logged when unset).
     pub progress: Option<Progress>,
+    /// The loopback OTLP receiver tasks (and other local exporters) push to; port 0 picks one.
+    pub otlp_listen: std::net::SocketAddr,
+    /// Serve Prometheus `/metrics` here.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Largest size of the relayed-metrics spool; the oldest batches go beyond it.
+    pub relay_spool_bytes: u64,
 }
 
 impl RunnerConfig {
@@ -89,6 +97,9 @@ impl RunnerConfig {
             ca_cert: None,
             http1_only: false,
             progress: None,
+            otlp_listen: ([127, 0, 0, 1], 0).into(),
+            metrics_listen: None,
+            relay_spool_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -151,6 +162,8 @@ pub(crate) struct Shared {
     shutdown: CancellationToken,
     /// Signalled when a run ends, so a poll made with no free slot can be redone with one.
     slot_freed: tokio::sync::Notify,
+    telemetry: telemetry::Telemetry,
+    relay: Arc<relay::Relay>,
 }
 
 impl Shared {
@@ -193,10 +206,10 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         .unwrap_or_else(|| Arc::new(log_progress));
     let runtime = Runtime::start(
         RuntimeConfig {
-            cache_dir: config.cache_dir.clone(),
-            work_dir: config.state_dir.join("work"),
             python: config.python.clone(),
             collection_overrides: config.collection_overrides.clone(),
+            otlp_listen: config.otlp_listen,
+            ..RuntimeConfig::new(config.cache_dir.clone(), config.state_dir.join("work"))
         },
         progress,
     )
@@ -219,6 +232,13 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         path: config.state_dir.join("spool"),
         cause: e,
     })?;
+    let relay_dir = config.state_dir.join("relay");
+    let relay =
+        relay::Relay::open(relay_dir.clone(), config.relay_spool_bytes).map_err(|e| Error::Io {
+            path: relay_dir,
+            cause: e,
+        })?;
+    let runtime_for_relay = runtime.clone();
     let shared = Arc::new(Shared {
         secrets: SecretResolver {
             secrets_dir: config.secrets_dir.clone(),
@@ -232,7 +252,22 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         config,
         shutdown,
         slot_freed: tokio::sync::Notify::new(),
+        telemetry: telemetry::Telemetry::new(),
+        relay: relay.clone(),
     });
+    let sink = relay.clone();
+    runtime_for_relay
+        .receiver()
+        .set_unattributed_sink(Arc::new(move |points| sink.accept(points)));
+    tokio::spawn(relay::relay_forever(shared.clone(), relay));
+    if let Some(addr) = shared.config.metrics_listen {
+        telemetry::serve(shared.clone(), addr)
+            .await
+            .map_err(|e| Error::Io {
+                path: PathBuf::from(addr.to_string()),
+                cause: e,
+            })?;
+    }
     let delivery = tokio::spawn(deliver::deliver_forever(shared.clone()));
     poll::poll_forever(shared.clone()).await;
     // Stop what runs; unreported leases expire on the platform and are run again.

@@ -138,6 +138,7 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
                 if !online {
                     tracing::info!(platform = %shared.client.base(), "Connected to the platform.");
                     online = true;
+                    shared.telemetry.set_connected(true);
                 }
                 for lease in response.leases {
                     start_leased(&shared, lease);
@@ -175,6 +176,7 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
                     tracing::warn!(platform = %shared.client.base(), %error, "Platform unreachable; SLIs keep running and results are spooled.");
                     online = false;
                     first = false;
+                    shared.telemetry.set_connected(false);
                 }
                 pause(&shared, backoff.next()).await;
             }
@@ -295,6 +297,13 @@ async fn run_leased(shared: Arc<Shared>, lease: Lease, cancel: CancellationToken
         return;
     }
     tracing::info!(run = %spec.run_id, status = %result.status, issues = result.issues.len(), "Run finished.");
+    shared.telemetry.finished(
+        "runbook",
+        result.status.as_str(),
+        &spec.workspace,
+        &spec.slx,
+        &result,
+    );
     let delivery = Delivery {
         run_id: spec.run_id,
         lease_id: Some(lease.lease_id),

@@ -126,6 +126,13 @@ async fn run_sli(shared: &Shared, sli: &SliAssignment) {
         shared.spool.remove(run_id);
         return;
     }
+    shared.telemetry.finished(
+        "sli",
+        result.status.as_str(),
+        &sli.workspace,
+        &sli.slx,
+        &result,
+    );
     tracing::info!(
         workspace = %sli.workspace,
         slx = %sli.slx,
@@ -216,6 +223,8 @@ mod tests {
             secrets: SecretResolver::default(),
             shutdown: CancellationToken::new(),
             slot_freed: tokio::sync::Notify::new(),
+            telemetry: crate::telemetry::Telemetry::new(),
+            relay: crate::relay::Relay::open(dir.join("relay"), 1 << 20).unwrap(),
             config,
         })
     }

@@ -104,10 +104,40 @@ impl Spool {
         self.wake.notified().await
     }
 
+    /// How many results wait, and their bytes on disk (artifacts included).
+    pub fn usage(&self) -> (u64, u64) {
+        let mut entries = 0;
+        let mut bytes = 0;
+        for entry in walk(&self.dir) {
+            if entry.file_name().is_some_and(|n| n == "delivery.json") {
+                entries += 1;
+            }
+            bytes += std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
+        }
+        (entries, bytes)
+    }
+
     /// The spool directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => stack.push(path),
+                Ok(_) => files.push(path),
+                Err(_) => {}
+            }
+        }
+    }
+    files
 }
 
 #[cfg(test)]

@@ -36,6 +36,22 @@ pub struct RuntimeConfig {
     pub python: Option<PathBuf>,
     /// `repoUrl` → local directory.
     pub collection_overrides: HashMap<String, PathBuf>,
+    /// Where the loopback OTLP receiver listens (port 0: any free port).
+    pub otlp_listen: std::net::SocketAddr,
+}
+
+impl RuntimeConfig {
+    /// Caches and work under the given directories, `python3`, no overrides, OTLP receiver on
+    /// any free loopback port.
+    pub fn new(cache_dir: PathBuf, work_dir: PathBuf) -> Self {
+        RuntimeConfig {
+            cache_dir,
+            work_dir,
+            python: None,
+            collection_overrides: HashMap::new(),
+            otlp_listen: ([127, 0, 0, 1], 0).into(),
+        }
+    }
 }
 
 /// Executes runs; one per process, shared by every run.
@@ -64,9 +80,10 @@ impl Runtime {
         for dir in [&config.cache_dir, &config.work_dir] {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let receiver = MetricsReceiver::start(([127, 0, 0, 1], 0).into())
+        let listen = config.otlp_listen;
+        let receiver = MetricsReceiver::start(listen)
             .await
-            .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+            .map_err(|e| Error::io(Path::new(&format!("OTLP receiver on {listen}")), e))?;
         Ok(Runtime {
             python: PythonEnvs::new(&config.cache_dir, config.python.clone()),
             collections: CollectionResolver::new(

@@ -11,12 +11,7 @@
 //! ```no_run
 //! # async fn demo(spec: steward_model::run::RunSpec) -> Result<(), steward_runtime::Error> {
 //! use steward_runtime::{Runtime, RuntimeConfig};
-//! let config = RuntimeConfig {
-//!     cache_dir: "/var/cache/steward".into(),
-//!     work_dir: "/var/lib/steward/work".into(),
-//!     python: None,
-//!     collection_overrides: Default::default(),
-//! };
+//! let config = RuntimeConfig::new("/var/cache/steward".into(), "/var/lib/steward/work".into());
 //! let runtime = Runtime::start(config, std::sync::Arc::new(|_| {})).await?;
 //! let done = runtime
 //!     .execute(&spec, &[], "/tmp/out".as_ref(), &tokio_util::sync::CancellationToken::new())

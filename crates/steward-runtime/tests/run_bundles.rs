@@ -17,13 +17,11 @@ fn fixture_collection() -> PathBuf {
 
 async fn runtime(work: &Path) -> Runtime {
     let config = RuntimeConfig {
-        cache_dir: cache_dir(),
-        work_dir: work.join("work"),
-        python: None,
         collection_overrides: HashMap::from([(
             "https://example.com/fixtures.git".to_string(),
             fixture_collection(),
         )]),
+        ..RuntimeConfig::new(cache_dir(), work.join("work"))
     };
     Runtime::start(config, Arc::new(|event| eprintln!("python env: {event:?}")))
         .await

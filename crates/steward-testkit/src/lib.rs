@@ -258,7 +258,9 @@ pub fn python_env(name: &str, packages: &[&str]) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     packages.hash(&mut hasher);
-    let dir = cache_dir().join("tools").join(format!("{name}-{:016x}", hasher.finish()));
+    let dir = cache_dir()
+        .join("tools")
+        .join(format!("{name}-{:016x}", hasher.finish()));
     let python = dir.join("bin").join("python");
     let ready = dir.join(".ready");
     if ready.is_file() {
@@ -266,8 +268,15 @@ pub fn python_env(name: &str, packages: &[&str]) -> PathBuf {
     }
     std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
     // One builder at a time across test processes.
-    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.with_extension("lock")).unwrap();
-    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.with_extension("lock"))
+        .unwrap();
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .unwrap();
     if ready.is_file() {
         return python;
     }
@@ -282,7 +291,15 @@ pub fn python_env(name: &str, packages: &[&str]) -> PathBuf {
         );
     };
     run(Command::new("python3").args(["-m", "venv"]).arg(&dir));
-    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(packages));
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(packages));
     std::fs::write(&ready, packages.join("\n")).unwrap();
     python
 }

@@ -20,6 +20,14 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
     config.default_location = args.location.clone();
     config.url_ttl = args.url_ttl;
     config.lease_ttl = args.lease_ttl;
+    config.sli_raw_retention = args.sli_raw_retention;
+    config.sli_rollup_retention = args.sli_rollup_retention;
+    config.remote_write = args
+        .remote_write_url
+        .map(|url| steward_platform::RemoteWriteConfig {
+            url,
+            bearer_token: args.remote_write_token,
+        });
     if let Some(token) = args.registration_token {
         config.registration_tokens.push((token, args.location));
     }

@@ -98,10 +98,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let cache_dir = dirs::cache_dir(args.cache_dir.clone());
     let runtime = Runtime::start(
         RuntimeConfig {
-            work_dir: cache_dir.join("work"),
-            cache_dir,
             python: args.python.clone(),
             collection_overrides: HashMap::from([(repo_url, root.clone())]),
+            ..RuntimeConfig::new(cache_dir.clone(), cache_dir.join("work"))
         },
         environment_progress(),
     )

@@ -26,6 +26,9 @@ pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
     config.ca_cert = args.ca_cert;
     config.http1_only = args.http1;
     config.python = args.python;
+    config.otlp_listen = args.otlp_listen;
+    config.metrics_listen = args.metrics_listen;
+    config.relay_spool_bytes = args.relay_spool_mb * 1024 * 1024;
     for entry in &args.collections {
         let (url, dir) = pair(entry, "--collection")?;
         config.collection_overrides.insert(url, PathBuf::from(dir));

@@ -83,6 +83,17 @@ pub fn start_platform_on(
 
 /// `steward runner` for `url`, with its own state directory.
 pub fn start_runner(dir: &Path, url: &str, token: &str, name: &str) -> Process {
+    start_runner_with(dir, url, token, name, &[])
+}
+
+/// [`start_runner`] with extra flags.
+pub fn start_runner_with(
+    dir: &Path,
+    url: &str,
+    token: &str,
+    name: &str,
+    extra: &[&str],
+) -> Process {
     let mut cmd = steward();
     cmd.args([
         "runner",
@@ -95,6 +106,7 @@ pub fn start_runner(dir: &Path, url: &str, token: &str, name: &str) -> Process {
         "--capacity",
         "3",
     ])
+    .args(extra)
     .env("STEWARD_DATA_DIR", dir.join(format!("{name}-data")));
     Process::spawn(name, cmd, &dir.join(format!("{name}.log")))
 }

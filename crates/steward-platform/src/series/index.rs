@@ -32,8 +32,11 @@ impl Unmapped {
 }
 
 /// Metric base name → the (workspace, SLX) pairs it may belong to.
+type Entries = HashMap<String, Vec<(String, String)>>;
+
+/// The index and when it was built (`None`: stale).
 pub(crate) struct MetricIndex {
-    entries: RwLock<(HashMap<String, Vec<(String, String)>>, Option<Instant>)>,
+    entries: RwLock<(Entries, Option<Instant>)>,
 }
 
 impl MetricIndex {
@@ -58,7 +61,7 @@ impl MetricIndex {
         if fresh {
             return Ok(());
         }
-        let mut map: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut map = Entries::new();
         for workspace in store.workspaces().await? {
             for slx in store.slx_views(&workspace.name).await? {
                 map.entry(sli_metric_name(&slx.name))
@@ -98,7 +101,7 @@ impl MetricIndex {
 }
 
 fn lookup<'a>(
-    entries: &'a HashMap<String, Vec<(String, String)>>,
+    entries: &'a Entries,
     point: &MetricPoint,
 ) -> Result<(&'a str, &'a str, String), Unmapped> {
     // `<slx>__sli` or `<slx>__sli__<sub>`: the base ends at the first "__sli" boundary.

@@ -139,6 +139,17 @@ pub struct PlatformArgs {
     /// How long five-minute SLI rollups are kept.
     #[arg(long, default_value = "400d", value_parser = humantime::parse_duration)]
     pub sli_rollup_retention: std::time::Duration,
+    /// Keep artifacts in an object store: s3://bucket[/prefix], gs://bucket[/prefix] or
+    /// az://container[/prefix] (credentials from the usual AWS_*, GOOGLE_*, AZURE_* variables).
+    #[arg(long, env = "STEWARD_ARTIFACTS_URL")]
+    pub artifacts: Option<String>,
+    /// An object-store setting, KEY=VALUE in object_store's names (aws_endpoint, aws_region,
+    /// google_service_account_key, azure_storage_account_name, ...); repeatable.
+    #[arg(long = "artifacts-option", value_name = "KEY=VALUE")]
+    pub artifacts_options: Vec<String>,
+    /// Largest artifact in MiB; runners cut bigger ones in the middle to fit.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub artifact_max_mb: u64,
     /// Send SLI points to this Prometheus remote-write endpoint (e.g. http://prometheus:9090/api/v1/write).
     #[arg(long, env = "STEWARD_REMOTE_WRITE_URL", value_parser = http_url)]
     pub remote_write_url: Option<String>,

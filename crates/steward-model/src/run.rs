@@ -192,6 +192,23 @@ pub struct TaskOutcome {
     pub elapsed_ms: u64,
 }
 
+/// One artifact file of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactRef {
+    /// File name.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Bytes cut from the middle to fit the store's limit (0: whole).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What a finished run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -216,9 +233,9 @@ pub struct RunResult {
     /// Non-fatal oddities (a malformed `issues.jsonl` line, an unreadable artifact, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// Names of the artifact files produced (`log.html`, `stdout.txt`, ...).
+    /// The artifact files produced (`log.html`, `stdout.txt`, ...).
     #[serde(default)]
-    pub artifacts: Vec<String>,
+    pub artifacts: Vec<ArtifactRef>,
     /// When the robot process started.
     pub started_at: DateTime<Utc>,
     /// When it ended.

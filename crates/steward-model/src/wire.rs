@@ -176,6 +176,12 @@ pub struct SignedUrl {
     pub method: String,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
+    /// Headers the request must carry (Azure uploads need `x-ms-blob-type: BlockBlob`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// For uploads: the largest body accepted; a bigger file is cut to fit before upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
 }
 
 /// `POST /api/v1/runner/runs/{run}/complete`

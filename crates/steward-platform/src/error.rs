@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 503: the database cannot be reached; nothing was changed.
     #[error("the database is unavailable; nothing was changed, retry shortly")]
     Unavailable(#[source] sqlx::Error),
+    /// 503: a dependency other than the database (the object store) failed.
+    #[error("{0}")]
+    Unavailable503(String),
     /// 500: a database error (details logged, not sent).
     #[error("internal database error")]
     Database(#[source] sqlx::Error),
@@ -75,7 +78,9 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Unavailable503(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Database(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

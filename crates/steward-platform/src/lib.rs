@@ -27,7 +27,7 @@ mod telemetry;
 mod ui;
 pub mod wakeups;
 
-use artifacts::ArtifactStore;
+use artifacts::{ArtifactBackend, ArtifactStore};
 pub use remote_write::RemoteWriteConfig;
 use signing::UrlSigner;
 use std::net::SocketAddr;
@@ -62,8 +62,14 @@ pub struct PlatformConfig {
     pub poll_timeout: Duration,
     /// How many times a run is handed out before it is given up as `error`.
     pub max_attempts: u32,
-    /// Largest artifact accepted.
+    /// Largest artifact accepted (runners cut bigger ones to fit).
     pub artifact_max_bytes: u64,
+    /// An object store for artifacts (`s3://bucket/prefix`, `gs://...`, `az://...`); `None`
+    /// keeps them under the data directory.
+    pub artifacts_url: Option<String>,
+    /// Object-store settings on top of the environment, as `(key, value)` in `object_store`'s
+    /// names (`aws_endpoint`, `aws_allow_http`, `google_service_account_key`, ...).
+    pub artifacts_options: Vec<(String, String)>,
     /// Lifetime of signed artifact URLs.
     pub url_ttl: Duration,
     /// Also serve HTTPS with this certificate.
@@ -105,6 +111,8 @@ impl PlatformConfig {
             poll_timeout: Duration::from_secs(25),
             max_attempts: 3,
             artifact_max_bytes: 64 * 1024 * 1024,
+            artifacts_url: None,
+            artifacts_options: Vec::new(),
             url_ttl: Duration::from_secs(3600),
             tls: None,
             sli_raw_retention: Duration::from_secs(14 * 86_400),
@@ -134,6 +142,9 @@ pub enum StartError {
         /// The cause.
         cause: sqlx::Error,
     },
+    /// The artifact store URL cannot be used.
+    #[error(transparent)]
+    Artifacts(#[from] artifacts::BackendError),
     /// A setting or token could not be stored.
     #[error("{0}")]
     Api(#[from] error::ApiError),
@@ -145,7 +156,7 @@ pub(crate) struct AppState {
     config: PlatformConfig,
     public_url: String,
     signer: UrlSigner,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactBackend,
     wakeups: Wakeups,
     shutdown: CancellationToken,
     telemetry: Arc<telemetry::Telemetry>,
@@ -198,6 +209,18 @@ impl Platform {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        let signer = UrlSigner::new(hex::decode(&key).unwrap_or_default());
+        let artifacts = match &config.artifacts_url {
+            Some(url) => ArtifactBackend::object(url, &config.artifacts_options)?,
+            None => ArtifactBackend::Local {
+                store: ArtifactStore::new(
+                    config.data_dir.join("artifacts"),
+                    config.artifact_max_bytes,
+                ),
+                signer: signer.clone(),
+                base_url: public_url.trim_end_matches('/').to_string(),
+            },
+        };
         let telemetry = Arc::new(telemetry::Telemetry::new());
         telemetry.observe_points(&store.latest_points().await?);
         let shutdown = CancellationToken::new();
@@ -206,11 +229,8 @@ impl Platform {
             .clone()
             .map(|rw| remote_write::RemoteWrite::start(rw, telemetry.clone(), shutdown.clone()));
         let state = Arc::new(AppState {
-            artifacts: ArtifactStore::new(
-                config.data_dir.join("artifacts"),
-                config.artifact_max_bytes,
-            ),
-            signer: UrlSigner::new(hex::decode(key).unwrap_or_default()),
+            artifacts,
+            signer,
             public_url: public_url.trim_end_matches('/').to_string(),
             store,
             wakeups: Wakeups::default(),

@@ -58,6 +58,8 @@ impl UrlSigner {
             ),
             method: method.to_string(),
             expires_at,
+            headers: Default::default(),
+            max_bytes: None,
         }
     }
 

@@ -216,6 +216,17 @@ impl PlatformClient {
             .put(&url.url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .header(reqwest::header::CONTENT_LENGTH, length)
+            .headers(
+                url.headers
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            k.parse::<reqwest::header::HeaderName>().ok()?,
+                            v.parse().ok()?,
+                        ))
+                    })
+                    .collect(),
+            )
             .body(body)
             .timeout(Duration::from_secs(300))
             .send()

@@ -72,8 +72,9 @@ async fn deliver(shared: &Shared, mut delivery: Delivery) -> Result<bool, Failur
     let credential = shared.credential();
     let dir = shared.spool.artifacts_dir(delivery.run_id);
     let mut uploaded = Vec::new();
-    for name in &delivery.result.artifacts {
-        let path = dir.join(name);
+    for artifact in std::mem::take(&mut delivery.result.artifacts) {
+        let name = artifact.name.clone();
+        let path = dir.join(&name);
         if !path.is_file() {
             delivery.result.warnings.push(format!(
                 "{name}: missing from the runner's spool; not uploaded"
@@ -82,16 +83,42 @@ async fn deliver(shared: &Shared, mut delivery: Delivery) -> Result<bool, Failur
         }
         // A refused artifact is noted on the result and the completion still goes out: the
         // platform decides about the result (a retry of a recorded one is answered as such).
-        let uploaded_one = match shared
+        let url = match shared
             .client
-            .upload_url(&credential, delivery.run_id, name, delivery.lease_id)
+            .upload_url(&credential, delivery.run_id, &name, delivery.lease_id)
             .await
         {
-            Ok(url) => shared.client.upload(&url, &path).await,
-            Err(error) => Err(error),
+            Ok(url) => url,
+            Err(CallError::Refused(code, message)) => {
+                delivery
+                    .result
+                    .warnings
+                    .push(format!("{name}: upload refused ({code}): {message}"));
+                continue;
+            }
+            Err(other) => return Err(Failure::Retry(other.to_string())),
         };
-        match uploaded_one {
-            Ok(()) => uploaded.push(name.clone()),
+        let mut artifact = artifact;
+        if let Some(max) = url.max_bytes {
+            match truncate_middle(&path, max) {
+                Ok(0) => {}
+                Ok(cut) => {
+                    artifact.truncated += cut;
+                    artifact.size = std::fs::metadata(&path)
+                        .map(|m| m.len())
+                        .unwrap_or(artifact.size);
+                    delivery.result.warnings.push(format!(
+                        "{name}: {cut} bytes cut from the middle to fit the {max}-byte limit"
+                    ));
+                }
+                Err(error) => delivery
+                    .result
+                    .warnings
+                    .push(format!("{name}: could not be cut to size ({error})")),
+            }
+        }
+        match shared.client.upload(&url, &path).await {
+            Ok(()) => uploaded.push(artifact),
             Err(CallError::Refused(code, message)) => {
                 delivery
                     .result
@@ -112,4 +139,57 @@ async fn deliver(shared: &Shared, mut delivery: Delivery) -> Result<bool, Failur
         .complete(&credential, delivery.run_id, &request)
         .await?;
     Ok(response.recorded)
+}
+
+/// Cuts a file larger than `max` bytes down to `max`: its head and its tail stay, with a line in
+/// between saying how much was cut. Returns the bytes cut (0: the file fitted).
+fn truncate_middle(path: &std::path::Path, max: u64) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let size = std::fs::metadata(path)?.len();
+    if size <= max {
+        return Ok(0);
+    }
+    let marker_room = 160;
+    let keep = max.saturating_sub(marker_room);
+    let head = keep / 2;
+    let tail = keep - head;
+    let cut = size - head - tail;
+    let marker = format!(
+        "\n\n[... steward cut {cut} bytes here: the file was {size} bytes, over the artifact store's limit of {max} ...]\n\n"
+    );
+    let mut source = std::fs::File::open(path)?;
+    let partial = path.with_extension("cut");
+    let mut out = std::fs::File::create(&partial)?;
+    std::io::copy(&mut (&mut source).take(head), &mut out)?;
+    out.write_all(marker.as_bytes())?;
+    source.seek(SeekFrom::Start(size - tail))?;
+    std::io::copy(&mut source, &mut out)?;
+    out.sync_all()?;
+    std::fs::rename(&partial, path)?;
+    Ok(cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_files_keep_their_head_and_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stdout.txt");
+        let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let cut = truncate_middle(&path, 10_000).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.len() as u64 <= 10_000, "{}", after.len());
+        assert_eq!(cut, text.len() as u64 - (10_000 - 160));
+        assert!(after.starts_with("line 0\nline 1\n"));
+        assert!(after.ends_with("line 19999\n"));
+        assert!(after.contains(&format!("steward cut {cut} bytes here")));
+        assert_eq!(
+            truncate_middle(&path, 1_000_000).unwrap(),
+            0,
+            "a file that fits is left alone"
+        );
+    }
 }

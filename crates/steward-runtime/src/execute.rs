@@ -19,7 +19,9 @@ use std::time::Duration;
 use steward_model::issue::ReportEntry;
 use steward_model::metrics::sli_value;
 use steward_model::names::sli_metric_name;
-use steward_model::run::{RunKind, RunResult, RunSpec, RunStatus, TaskOutcome, TaskStatus};
+use steward_model::run::{
+    ArtifactRef, RunKind, RunResult, RunSpec, RunStatus, TaskOutcome, TaskStatus,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Files a run leaves in its output directory for upload, in upload order.
@@ -273,8 +275,16 @@ impl Runtime {
         }
         let artifacts = ARTIFACTS
             .iter()
-            .filter(|n| out_dir.join(n).is_file())
-            .map(|n| n.to_string())
+            .filter_map(|name| {
+                let meta = std::fs::metadata(out_dir.join(name))
+                    .ok()
+                    .filter(|m| m.is_file())?;
+                Some(ArtifactRef {
+                    name: name.to_string(),
+                    size: meta.len(),
+                    truncated: 0,
+                })
+            })
             .collect();
         let result = RunResult {
             status,

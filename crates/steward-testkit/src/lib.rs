@@ -303,3 +303,48 @@ pub fn python_env(name: &str, packages: &[&str]) -> PathBuf {
     std::fs::write(&ready, packages.join("\n")).unwrap();
     python
 }
+
+/// An npm package installed once per machine under the shared cache; returns its
+/// `node_modules/.bin` directory.
+///
+/// # Panics
+/// When npm fails; the message holds its output.
+pub fn npm_tool(package: &str, version: &str) -> PathBuf {
+    let dir = cache_dir().join("npm").join(format!("{package}-{version}"));
+    let bin = dir.join("node_modules").join(".bin");
+    let ready = dir.join(".ready");
+    if ready.is_file() {
+        return bin;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.with_extension("lock"))
+        .unwrap();
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    if ready.is_file() {
+        return bin;
+    }
+    let output = Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            &format!("{package}@{version}"),
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("npm is needed (Debian: apt-get install npm)");
+    assert!(
+        output.status.success(),
+        "npm install {package}@{version} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(&ready, version).unwrap();
+    bin
+}

@@ -21,6 +21,13 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
     config.url_ttl = args.url_ttl;
     config.lease_ttl = args.lease_ttl;
     config.sli_raw_retention = args.sli_raw_retention;
+    config.artifacts_url = args.artifacts;
+    config.artifact_max_bytes = args.artifact_max_mb * 1024 * 1024;
+    for option in &args.artifacts_options {
+        config
+            .artifacts_options
+            .push(super::pair(option, "--artifacts-option")?);
+    }
     config.sli_rollup_retention = args.sli_rollup_retention;
     config.remote_write = args
         .remote_write_url

@@ -129,7 +129,12 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
                 println!(
                     "Artifacts in {}: {}",
                     out.display(),
-                    done.result.artifacts.join(", ")
+                    done.result
+                        .artifacts
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
         }

@@ -32,6 +32,15 @@ fn verify(
         .verify(method, &path, signature, chrono::Utc::now())
 }
 
+/// The platform serves artifacts itself only when they live under its data directory.
+fn local_store(state: &AppState) -> ApiResult<&crate::artifacts::ArtifactStore> {
+    state.artifacts.local().ok_or_else(|| {
+        crate::error::ApiError::NotFound(
+            "artifacts live in the object store; ask the API for a signed URL there".into(),
+        )
+    })
+}
+
 async fn upload(
     State(state): State<Arc<AppState>>,
     Path((run, name)): Path<(Uuid, String)>,
@@ -39,7 +48,7 @@ async fn upload(
     body: Body,
 ) -> ApiResult<StatusCode> {
     verify(&state, "PUT", run, &name, &signature)?;
-    let size = state.artifacts.write(run, &name, body).await?;
+    let size = local_store(&state)?.write(run, &name, body).await?;
     state.store.record_artifact(run, &name, size).await?;
     Ok(StatusCode::CREATED)
 }
@@ -50,7 +59,7 @@ async fn download(
     Query(signature): Query<Signature>,
 ) -> ApiResult<Response> {
     verify(&state, "GET", run, &name, &signature)?;
-    let file = state.artifacts.open(run, &name).await?;
+    let file = local_store(&state)?.open(run, &name).await?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut response = body.into_response();
     let headers = response.headers_mut();

@@ -174,15 +174,13 @@ async fn upload_url(
         }
         None => {}
     }
-    let path = format!("/api/v1/artifacts/{run}/{name}");
-    let expires_at =
-        chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
-    Ok(Json(state.signer.sign(
-        &state.public_url,
-        "PUT",
-        &path,
-        expires_at,
-    )))
+    let mut url = state
+        .artifacts
+        .upload_url(run, &name, state.config.url_ttl)
+        .await
+        .map_err(|e| ApiError::Unavailable503(e.to_string()))?;
+    url.max_bytes = Some(state.config.artifact_max_bytes);
+    Ok(Json(url))
 }
 
 async fn complete(

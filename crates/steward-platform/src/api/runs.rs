@@ -76,26 +76,21 @@ async fn cancel(
 
 /// Signed download links for every artifact of a run.
 pub(crate) async fn artifact_links(state: &AppState, id: Uuid) -> ApiResult<Vec<ArtifactLink>> {
-    let expires_at =
-        chrono::Utc::now() + chrono::Duration::from_std(state.config.url_ttl).unwrap_or_default();
-    Ok(state
-        .store
-        .artifacts(id)
-        .await?
-        .into_iter()
-        .map(|(name, size)| {
-            let path = format!("/api/v1/artifacts/{id}/{name}");
-            let signed = state
-                .signer
-                .sign(&state.public_url, "GET", &path, expires_at);
-            ArtifactLink {
-                name,
-                size,
-                url: signed.url,
-                expires_at,
-            }
-        })
-        .collect())
+    let mut links = Vec::new();
+    for (name, size) in state.store.artifacts(id).await? {
+        let signed = state
+            .artifacts
+            .download_url(id, &name, state.config.url_ttl)
+            .await
+            .map_err(|e| ApiError::Unavailable503(e.to_string()))?;
+        links.push(ArtifactLink {
+            name,
+            size,
+            url: signed.url,
+            expires_at: signed.expires_at,
+        });
+    }
+    Ok(links)
 }
 
 async fn artifacts(

@@ -464,6 +464,7 @@ impl Store {
             }
         };
         issues::apply(&mut tx, &workspace, &slx, run_id, result).await?;
+        super::artifacts::record(&mut tx, run_id, &result.artifacts).await?;
         let points = if kind == RunKind::Sli {
             sli::run_points(&workspace, &slx, run_id, result)
         } else {

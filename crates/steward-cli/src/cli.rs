@@ -57,6 +57,8 @@ pub enum Command {
     Token(TokenCommand),
     /// Cancel runs: a queued run at once, a running one at its runner's next poll.
     Cancel(CancelArgs),
+    /// Alerts raised from SLI values (active ones; --all for history).
+    Alerts(AlertsArgs),
 }
 
 impl Command {
@@ -349,6 +351,15 @@ pub struct SliShowArgs {
     /// How far back: a duration (15m, 1h, 7d) or an RFC 3339 time.
     #[arg(long, default_value = "1h")]
     pub since: String,
+    /// Aggregate into buckets this wide (5m, 1h); without it every point is listed.
+    #[arg(long)]
+    pub step: Option<String>,
+    /// How a bucket becomes one value.
+    #[arg(long, default_value = "avg", value_parser = ["avg", "min", "max", "last", "sum", "count"])]
+    pub agg: String,
+    /// Only this metric: "value" for the SLI value, or a sub-metric name.
+    #[arg(long)]
+    pub metric: Option<String>,
     /// Workspace (default: the only one there is).
     #[arg(long)]
     pub workspace: Option<String>,
@@ -404,4 +415,16 @@ fn lease_ttl(text: &str) -> Result<std::time::Duration, String> {
         return Err("leases shorter than 2s would lapse between polls".into());
     }
     Ok(ttl)
+}
+
+#[derive(Args)]
+pub struct AlertsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Include alerts that have ended.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this workspace.
+    #[arg(long)]
+    pub workspace: Option<String>,
 }

@@ -3,12 +3,12 @@
 
 use crate::metrics::{MetricKind, MetricPoint};
 use chrono::{DateTime, Utc};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+pub use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use prost::Message;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The two OTLP/HTTP encodings.
@@ -62,11 +62,130 @@ pub fn decode_metrics(
     body: &[u8],
     encoding: Encoding,
 ) -> Result<(Vec<MetricPoint>, usize), DecodeError> {
-    let request = match encoding {
+    let request = decode_request(body, encoding)?;
+    let mut points = Vec::new();
+    let skipped = for_each_point(&request, |p| points.push(p.to_owned()));
+    Ok((points, skipped))
+}
+
+/// Decodes the body of an export request.
+pub fn decode_request(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportMetricsServiceRequest, DecodeError> {
+    Ok(match encoding {
         Encoding::Protobuf => ExportMetricsServiceRequest::decode(body)?,
         Encoding::Json => serde_json::from_slice(body)?,
-    };
-    Ok(points(request))
+    })
+}
+
+/// A data point borrowed from a decoded request: what ingest reads without copying.
+#[derive(Debug, Clone, Copy)]
+pub struct PointRef<'a> {
+    /// The metric's name.
+    pub name: &'a str,
+    /// Data kind.
+    pub kind: MetricKind,
+    /// The value (the sum of observations for histograms).
+    pub value: f64,
+    /// Number of observations, for histograms.
+    pub count: Option<u64>,
+    /// Data-point attributes.
+    pub attributes: &'a [KeyValue],
+    /// Observation time in nanoseconds since the epoch; 0 when the exporter left it out.
+    pub unix_nanos: u64,
+}
+
+impl<'a> PointRef<'a> {
+    /// The attribute `key` as text (non-string values in their text form).
+    pub fn attribute(&self, key: &str) -> Option<Cow<'a, str>> {
+        let value = self
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .as_ref()?;
+        Some(match &value.value {
+            Some(any_value::Value::StringValue(s)) => Cow::Borrowed(s.as_str()),
+            _ => Cow::Owned(any_value_text(value.clone())),
+        })
+    }
+
+    /// The observation time (now, when the exporter sent none).
+    pub fn time(&self) -> DateTime<Utc> {
+        time(self.unix_nanos)
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> MetricPoint {
+        MetricPoint {
+            name: self.name.to_string(),
+            value: self.value,
+            kind: self.kind,
+            count: self.count,
+            attributes: attributes(self.attributes),
+            time: self.time(),
+        }
+    }
+}
+
+/// Calls `visit` for every gauge, sum and histogram point of `request`; returns how many
+/// summary and exponential-histogram points were skipped (they have no single value).
+pub fn for_each_point<'a>(
+    request: &'a ExportMetricsServiceRequest,
+    mut visit: impl FnMut(PointRef<'a>),
+) -> usize {
+    let mut skipped = 0;
+    let metrics = request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics);
+    for metric in metrics {
+        let name = metric.name.as_str();
+        let (kind, numbers) = match &metric.data {
+            Some(Data::Gauge(g)) => (MetricKind::Gauge, &g.data_points),
+            Some(Data::Sum(s)) => (MetricKind::Sum, &s.data_points),
+            Some(Data::Histogram(h)) => {
+                for p in &h.data_points {
+                    visit(PointRef {
+                        name,
+                        kind: MetricKind::Histogram,
+                        value: p.sum.unwrap_or(0.0),
+                        count: Some(p.count),
+                        attributes: &p.attributes,
+                        unix_nanos: p.time_unix_nano,
+                    });
+                }
+                continue;
+            }
+            Some(Data::ExponentialHistogram(h)) => {
+                skipped += h.data_points.len();
+                continue;
+            }
+            Some(Data::Summary(s)) => {
+                skipped += s.data_points.len();
+                continue;
+            }
+            None => continue,
+        };
+        for p in numbers {
+            let value = match p.value {
+                Some(number_data_point::Value::AsDouble(v)) => v,
+                Some(number_data_point::Value::AsInt(v)) => v as f64,
+                None => continue,
+            };
+            visit(PointRef {
+                name,
+                kind,
+                value,
+                count: None,
+                attributes: &p.attributes,
+                unix_nanos: p.time_unix_nano,
+            });
+        }
+    }
+    skipped
 }
 
 /// The success response body (an `ExportMetricsServiceResponse`) in `encoding`; with
@@ -85,63 +204,6 @@ pub fn success_response(encoding: Encoding, rejected: usize, message: &str) -> V
     }
 }
 
-fn points(request: ExportMetricsServiceRequest) -> (Vec<MetricPoint>, usize) {
-    let mut out = Vec::new();
-    let mut skipped = 0;
-    for scope_metrics in request
-        .resource_metrics
-        .into_iter()
-        .flat_map(|r| r.scope_metrics)
-    {
-        for metric in scope_metrics.metrics {
-            let name = metric.name;
-            match metric.data {
-                Some(Data::Gauge(g)) => {
-                    out.extend(number_points(&name, MetricKind::Gauge, g.data_points))
-                }
-                Some(Data::Sum(s)) => {
-                    out.extend(number_points(&name, MetricKind::Sum, s.data_points))
-                }
-                Some(Data::Histogram(h)) => {
-                    out.extend(h.data_points.into_iter().map(|p| MetricPoint {
-                        name: name.clone(),
-                        value: p.sum.unwrap_or(0.0),
-                        kind: MetricKind::Histogram,
-                        count: Some(p.count),
-                        attributes: attributes(p.attributes),
-                        time: time(p.time_unix_nano),
-                    }))
-                }
-                Some(Data::ExponentialHistogram(h)) => skipped += h.data_points.len(),
-                Some(Data::Summary(s)) => skipped += s.data_points.len(),
-                None => {}
-            }
-        }
-    }
-    (out, skipped)
-}
-
-fn number_points(
-    name: &str,
-    kind: MetricKind,
-    points: Vec<opentelemetry_proto::tonic::metrics::v1::NumberDataPoint>,
-) -> impl Iterator<Item = MetricPoint> + '_ {
-    points.into_iter().filter_map(move |p| {
-        let value = match p.value? {
-            number_data_point::Value::AsDouble(v) => v,
-            number_data_point::Value::AsInt(v) => v as f64,
-        };
-        Some(MetricPoint {
-            name: name.to_string(),
-            value,
-            kind,
-            count: None,
-            attributes: attributes(p.attributes),
-            time: time(p.time_unix_nano),
-        })
-    })
-}
-
 fn time(unix_nanos: u64) -> DateTime<Utc> {
     if unix_nanos == 0 {
         return Utc::now();
@@ -149,9 +211,12 @@ fn time(unix_nanos: u64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(unix_nanos.min(i64::MAX as u64) as i64)
 }
 
-fn attributes(kvs: Vec<KeyValue>) -> BTreeMap<String, String> {
-    kvs.into_iter()
-        .map(|kv| (kv.key, kv.value.map(any_value_text).unwrap_or_default()))
+fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, String> {
+    kvs.iter()
+        .map(|kv| {
+            let text = kv.value.clone().map(any_value_text).unwrap_or_default();
+            (kv.key.clone(), text)
+        })
         .collect()
 }
 

@@ -162,6 +162,7 @@ pub(crate) struct AppState {
     telemetry: Arc<telemetry::Telemetry>,
     metric_index: series::MetricIndex,
     remote_write: Option<Arc<remote_write::RemoteWrite>>,
+    dirty: series::Dirty,
 }
 
 /// A running platform.
@@ -222,7 +223,7 @@ impl Platform {
             },
         };
         let telemetry = Arc::new(telemetry::Telemetry::new());
-        telemetry.observe_points(&store.latest_points().await?);
+        telemetry.observe_latest(store.latest_values().await?.iter().map(|(k, v)| (k, *v)));
         let shutdown = CancellationToken::new();
         let remote_write = config
             .remote_write
@@ -238,6 +239,7 @@ impl Platform {
             telemetry,
             metric_index: series::MetricIndex::new(),
             remote_write,
+            dirty: series::Dirty::default(),
             config: config.clone(),
         });
         let app = api::router(state.clone());
@@ -283,6 +285,7 @@ impl Platform {
         };
         tasks.push(tokio::spawn(sweep_leases(state.clone())));
         tasks.push(tokio::spawn(sweep_alerts(state.clone())));
+        tasks.push(tokio::spawn(series::evaluate_dirty(state.clone())));
         tasks.push(tokio::spawn(prune_series(state.clone())));
         tracing::info!(%addr, public_url = %state.public_url, "Platform listening.");
         Ok(Platform {

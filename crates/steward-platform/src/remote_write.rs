@@ -5,7 +5,7 @@
 //! Points are buffered (bounded: the oldest are dropped first and counted) and sent every few
 //! seconds; a failed send is retried with backoff, a refused one (4xx) is dropped.
 
-use crate::store::SeriesPoint;
+use crate::store::{Batch, SeriesKey};
 use crate::telemetry::Telemetry;
 use prost::Message;
 use std::collections::{BTreeMap, VecDeque};
@@ -60,9 +60,17 @@ struct Sample {
     timestamp: i64,
 }
 
+/// A point waiting to be sent.
+#[derive(Debug, Clone)]
+struct Pending {
+    key: Arc<SeriesKey>,
+    value: f64,
+    time: i64,
+}
+
 /// The exporter's handle: push points, they go out in the background.
 pub(crate) struct RemoteWrite {
-    buffer: Mutex<VecDeque<SeriesPoint>>,
+    buffer: Mutex<VecDeque<Pending>>,
     wake: Notify,
     telemetry: Arc<Telemetry>,
 }
@@ -84,9 +92,14 @@ impl RemoteWrite {
     }
 
     /// Queues points for sending.
-    pub(crate) fn push(&self, points: &[SeriesPoint]) {
+    pub(crate) fn push(&self, batch: &Batch) {
+        let keys: Vec<Arc<SeriesKey>> = batch.keys.iter().cloned().map(Arc::new).collect();
         let mut buffer = self.buffer.lock().expect("poisoned");
-        buffer.extend(points.iter().cloned());
+        buffer.extend(batch.samples.iter().map(|s| Pending {
+            key: keys[s.key as usize].clone(),
+            value: s.value,
+            time: s.time,
+        }));
         let excess = buffer.len().saturating_sub(BUFFER);
         if excess > 0 {
             buffer.drain(..excess);
@@ -100,20 +113,17 @@ impl RemoteWrite {
 
 /// Encodes points as a snappy-compressed `WriteRequest`: one series per (workspace, SLX,
 /// metric), labels sorted, samples in time order.
-fn encode(points: &[SeriesPoint]) -> Vec<u8> {
-    let mut series: BTreeMap<(&str, &str, &str), Vec<Sample>> = BTreeMap::new();
+fn encode(points: &[Pending]) -> Vec<u8> {
+    let mut series: BTreeMap<&SeriesKey, Vec<Sample>> = BTreeMap::new();
     for p in points {
-        series
-            .entry((&p.workspace, &p.slx, &p.metric))
-            .or_default()
-            .push(Sample {
-                value: p.value,
-                timestamp: p.time,
-            });
+        series.entry(&p.key).or_default().push(Sample {
+            value: p.value,
+            timestamp: p.time,
+        });
     }
     let timeseries = series
         .into_iter()
-        .map(|((workspace, slx, metric), mut samples)| {
+        .map(|(key, mut samples)| {
             samples.sort_by_key(|s| s.timestamp);
             let label = |name: &str, value: &str| Label {
                 name: name.into(),
@@ -122,9 +132,9 @@ fn encode(points: &[SeriesPoint]) -> Vec<u8> {
             TimeSeries {
                 labels: vec![
                     label("__name__", "steward_sli_value"),
-                    label("metric", metric),
-                    label("slx", slx),
-                    label("workspace", workspace),
+                    label("metric", &key.metric),
+                    label("slx", &key.slx),
+                    label("workspace", &key.workspace),
                 ],
                 samples,
             }
@@ -153,7 +163,7 @@ async fn send_forever(
             _ = tokio::time::sleep(PERIOD) => {}
         }
         loop {
-            let batch: Vec<SeriesPoint> = {
+            let batch: Vec<Pending> = {
                 let mut buffer = exporter.buffer.lock().expect("poisoned");
                 let n = buffer.len().min(BATCH);
                 buffer.drain(..n).collect()
@@ -215,13 +225,14 @@ mod tests {
 
     #[test]
     fn points_become_sorted_series_with_sorted_labels() {
-        let point = |slx: &str, metric: &str, value: f64, time: i64| SeriesPoint {
-            workspace: "ws".into(),
-            slx: slx.into(),
-            metric: metric.into(),
+        let point = |slx: &str, metric: &str, value: f64, time: i64| Pending {
+            key: Arc::new(SeriesKey {
+                workspace: "ws".into(),
+                slx: slx.into(),
+                metric: metric.into(),
+            }),
             value,
             time,
-            run: None,
         };
         let body = encode(&[
             point("web", "", 1.0, 20),

@@ -1,6 +1,7 @@
 //! The platform's own metrics and the SLI values, for Prometheus to scrape at `/metrics`.
 
-use crate::store::SeriesPoint;
+use crate::series::Mapped;
+use crate::store::SeriesKey;
 use prometheus_client::encoding::{EncodeLabelSet, text::encode};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -110,15 +111,18 @@ impl Telemetry {
         }
     }
 
-    /// Moves the SLI gauges to the newest of `points`.
-    pub(crate) fn observe_points(&self, points: &[SeriesPoint]) {
-        for point in points {
+    /// Moves the SLI gauges to the latest value of each series.
+    pub(crate) fn observe_latest<'a>(
+        &self,
+        latest: impl IntoIterator<Item = (&'a SeriesKey, f64)>,
+    ) {
+        for (key, value) in latest {
             let labels = SliLabels {
-                workspace: point.workspace.clone(),
-                slx: point.slx.clone(),
-                metric: point.metric.clone(),
+                workspace: key.workspace.clone(),
+                slx: key.slx.clone(),
+                metric: key.metric.clone(),
             };
-            self.sli_values.get_or_create(&labels).set(point.value);
+            self.sli_values.get_or_create(&labels).set(value);
         }
     }
 
@@ -146,6 +150,17 @@ impl Telemetry {
                 outcome: outcome.into(),
             })
             .inc_by(points as u64);
+    }
+
+    /// Counts what became of pushed points.
+    pub(crate) fn mapped(&self, mapped: &Mapped) {
+        self.otlp("stored", mapped.batch.samples.len());
+        if mapped.skipped > 0 {
+            self.otlp("unsupported_type", mapped.skipped);
+        }
+        for (reason, points) in &mapped.unmapped {
+            self.otlp(reason, *points);
+        }
     }
 
     pub(crate) fn remote_write(&self, outcome: &str, points: usize) {

@@ -58,6 +58,14 @@ struct IssueRow {
     last_seen: String,
 }
 
+struct AlertRow {
+    level: String,
+    class: &'static str,
+    slx: String,
+    since: String,
+    message: String,
+}
+
 struct RunRow {
     when: String,
     slx: String,
@@ -81,6 +89,7 @@ struct StatusPage {
     workspaces: Vec<WorkspaceSection>,
     issues: Vec<IssueRow>,
     runs: Vec<RunRow>,
+    alerts: Vec<AlertRow>,
 }
 
 fn ago(at: DateTime<Utc>) -> String {
@@ -216,6 +225,23 @@ async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>> {
             }
         })
         .collect();
+    let alerts = state
+        .store
+        .alerts(true, None, 50)
+        .await?
+        .into_iter()
+        .map(|a| AlertRow {
+            class: match a.level.as_str() {
+                "page" => "bad",
+                "no_data" => "muted",
+                _ => "warn",
+            },
+            level: a.level,
+            slx: format!("{}/{}", a.workspace, a.slx),
+            since: ago(a.started_at),
+            message: a.message,
+        })
+        .collect();
     let page = StatusPage {
         version: env!("CARGO_PKG_VERSION"),
         queued: status.queued_runs,
@@ -225,6 +251,7 @@ async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>> {
         workspaces,
         issues,
         runs,
+        alerts,
     };
     page.render()
         .map(Html)

@@ -251,6 +251,24 @@ fn urlencode(text: &str) -> String {
     text.replace(':', "%3A").replace('+', "%2B")
 }
 
+/// The active alerts once `ready` holds for them: alerts are evaluated shortly after values
+/// arrive, not within the push.
+async fn alerts_when(p: &TestPlatform, what: &str, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    steward_testkit::wait_until_async(what, Duration::from_secs(10), || async {
+        let (_, active) = p.get("/api/v1/alerts").await;
+        let active = active.as_array().unwrap().clone();
+        ready(&active).then_some(active)
+    })
+    .await
+}
+
+fn levels(active: &[Value]) -> Vec<&str> {
+    active
+        .iter()
+        .map(|a| a["level"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn thresholds_fire_after_their_hold_and_resolve() {
     let p = start(|c| c.alert_sweep = Duration::from_millis(300)).await;
@@ -261,54 +279,39 @@ async fn thresholds_fire_after_their_hold_and_resolve() {
     let now = chrono::Utc::now;
 
     relay(&runner, vec![point("web__sli", 0.8, now())]).await;
-    let (_, active) = p.get("/api/v1/alerts").await;
-    let levels: Vec<&str> = active
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["level"].as_str().unwrap())
-        .collect();
+    let active = alerts_when(&p, "the warning", |a| !a.is_empty()).await;
     assert_eq!(
-        levels,
+        levels(&active),
         vec!["warning"],
         "a rule without `for` fires with the value"
     );
     assert_eq!(active[0]["value"], 0.8);
 
     relay(&runner, vec![point("web__sli", 0.3, now())]).await;
-    let (_, active) = p.get("/api/v1/alerts").await;
+    let active = alerts_when(&p, "the warning to see 0.3", |a| {
+        a.iter()
+            .any(|a| a["level"] == "warning" && a["lastValue"] == 0.3)
+    })
+    .await;
     assert_eq!(
-        active.as_array().unwrap().len(),
-        1,
-        "page holds only 2s later: {active}"
+        levels(&active),
+        vec!["warning"],
+        "page holds only 2s later: {active:?}"
     );
-    let page =
-        steward_testkit::wait_until_async("the page alert", Duration::from_secs(10), || async {
-            let (_, active) = p.get("/api/v1/alerts").await;
-            active
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| a["level"] == "page")
-                .cloned()
-        })
-        .await;
+    let active = alerts_when(&p, "the page alert", |a| {
+        a.iter().any(|a| a["level"] == "page")
+    })
+    .await;
+    let page = active.iter().find(|a| a["level"] == "page").unwrap();
     assert!(
         page["message"].as_str().unwrap().contains("< 0.5"),
         "{page}"
     );
-    let (_, active) = p.get("/api/v1/alerts").await;
-    let warning = active
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["level"] == "warning")
-        .unwrap();
+    let warning = active.iter().find(|a| a["level"] == "warning").unwrap();
     assert_eq!(warning["lastValue"], 0.3);
 
     relay(&runner, vec![point("web__sli", 1.0, now())]).await;
-    let (_, active) = p.get("/api/v1/alerts").await;
-    assert_eq!(active, json!([]), "a healthy value resolves both");
+    alerts_when(&p, "a healthy value to resolve both", <[Value]>::is_empty).await;
     let (_, all) = p.get("/api/v1/alerts?state=all").await;
     assert_eq!(all.as_array().unwrap().len(), 2);
     assert!(
@@ -327,17 +330,17 @@ async fn an_sli_without_values_for_three_intervals_raises_no_data() {
     p.import(&files).await;
     let runner = p.runner().await;
     relay(&runner, vec![point("web__sli", 1.0, chrono::Utc::now())]).await;
-    let alert =
+    let active =
         steward_testkit::wait_until_async("a no-data alert", Duration::from_secs(30), || async {
             let (_, active) = p.get("/api/v1/alerts").await;
+            let active = active.as_array().unwrap().clone();
             active
-                .as_array()
-                .unwrap()
                 .iter()
-                .find(|a| a["level"] == "no_data")
-                .cloned()
+                .any(|a| a["level"] == "no_data")
+                .then_some(active)
         })
         .await;
+    let alert = active.iter().find(|a| a["level"] == "no_data").unwrap();
     assert!(
         alert["message"]
             .as_str()
@@ -346,8 +349,7 @@ async fn an_sli_without_values_for_three_intervals_raises_no_data() {
         "{alert}"
     );
     relay(&runner, vec![point("web__sli", 1.0, chrono::Utc::now())]).await;
-    let (_, active) = p.get("/api/v1/alerts").await;
-    assert_eq!(active, json!([]), "fresh data resolves it");
+    alerts_when(&p, "fresh data to resolve it", <[Value]>::is_empty).await;
 }
 
 #[tokio::test]

@@ -101,7 +101,10 @@ async fn http_sli_pushes_its_value_and_sub_metrics_over_otlp() {
     assert_eq!(healthy.attributes["workspace"], "ws");
     for artifact in ["log.html", "stdout.txt", "report.jsonl"] {
         assert!(
-            result.artifacts.iter().any(|a| a.name == artifact && a.size > 0),
+            result
+                .artifacts
+                .iter()
+                .any(|a| a.name == artifact && a.size > 0),
             "{artifact} missing from {:?}",
             result.artifacts
         );

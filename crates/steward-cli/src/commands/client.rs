@@ -1,6 +1,7 @@
 //! Client commands: talk to a running platform.
 
 use crate::api::{Api, encode};
+use crate::cli::AlertsArgs;
 use crate::cli::{
     CancelArgs, ClientArgs, IssuesArgs, Output, RunsArgs, SessionCommand, SliCommand, TokenCommand,
     WorkspaceCommand,
@@ -266,14 +267,19 @@ pub async fn sli(command: SliCommand) -> Result<ExitCode> {
             slx.name
         ));
     }
-    let values: Vec<SliValue> = api
-        .get(&format!(
-            "/api/v1/workspaces/{}/slxs/{}/sli-values?since={}",
-            encode(&ws),
-            encode(&args.slx),
-            encode(&args.since)
-        ))
-        .await?;
+    let mut path = format!(
+        "/api/v1/workspaces/{}/slxs/{}/sli-values?since={}",
+        encode(&ws),
+        encode(&args.slx),
+        encode(&args.since)
+    );
+    if let Some(step) = &args.step {
+        path.push_str(&format!("&step={}&agg={}", encode(step), encode(&args.agg)));
+    }
+    if let Some(metric) = &args.metric {
+        path.push_str(&format!("&metric={}", encode(metric)));
+    }
+    let values: Vec<SliValue> = api.get(&path).await?;
     match args.client.output {
         Output::Json => output::json(&values),
         Output::Text => {
@@ -365,4 +371,39 @@ pub async fn cancel(args: CancelArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+pub async fn alerts(args: AlertsArgs) -> Result<ExitCode> {
+    let api = api(&args.client)?;
+    let mut path = format!(
+        "/api/v1/alerts?state={}",
+        if args.all { "all" } else { "active" }
+    );
+    if let Some(ws) = &args.workspace {
+        path.push_str(&format!("&workspace={}", encode(ws)));
+    }
+    let alerts: Vec<steward_model::api::AlertView> = api.get(&path).await?;
+    match args.client.output {
+        Output::Json => output::json(&alerts),
+        Output::Text if alerts.is_empty() => println!("No alerts."),
+        Output::Text => {
+            let rows: Vec<Vec<String>> = alerts
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.level.clone(),
+                        format!("{}/{}", a.workspace, a.slx),
+                        output::ago(a.started_at),
+                        a.ended_at
+                            .map(output::ago)
+                            .map(|e| format!("ended {e}"))
+                            .unwrap_or_else(|| "active".into()),
+                        a.message.clone(),
+                    ]
+                })
+                .collect();
+            output::table(&["LEVEL", "SLX", "STARTED", "STATE", "MESSAGE"], &rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -25,6 +25,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Sli(command) => client::sli(command).await,
         Command::Token(command) => client::token(command).await,
         Command::Cancel(args) => client::cancel(args).await,
+        Command::Alerts(args) => client::alerts(args).await,
     }
 }
 

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
-use steward_model::otlp::{Encoding, decode_metrics, success_response};
+use steward_model::otlp::{Encoding, decode_request, success_response};
 use subtle::ConstantTimeEq;
 
 /// OTLP allows bodies this large (after decompression).
@@ -68,25 +68,23 @@ async fn ingest_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Api
             "content type {content_type:?}: send OTLP as application/x-protobuf or application/json"
         ))
     })?;
-    let (points, unsupported) =
-        decode_metrics(body, encoding).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let (stored, unmapped) = state.metric_index.map(&state.store, points).await?;
-    state.store.insert_points(&stored).await?;
-    state.telemetry.otlp("stored", stored.len());
-    state.telemetry.otlp("unsupported_type", unsupported);
-    for (_, why) in &unmapped {
-        state.telemetry.otlp(why.label(), 1);
-    }
-    crate::series::committed(state, &stored).await;
-    let rejected = unmapped.len() + unsupported;
-    let message = match unmapped.first() {
-        Some((point, why)) => format!(
-            "{rejected} points not stored: {} ({}); SLI metrics are named <slx>__sli[__<sub>] with a workspace attribute",
-            point.name,
+    let request =
+        decode_request(body, encoding).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mapped = state
+        .metric_index
+        .map_request(&state.store, &request)
+        .await?;
+    state.store.insert_batch(None, &mapped.batch).await?;
+    state.telemetry.mapped(&mapped);
+    crate::series::committed(state, &mapped.batch);
+    let rejected = mapped.rejected();
+    let message = match &mapped.first_unmapped {
+        Some((name, why)) => format!(
+            "{rejected} points not stored: {name} ({}); SLI metrics are named <slx>__sli[__<sub>] with a workspace attribute",
             why.label()
         ),
-        None if unsupported > 0 => {
-            format!("{unsupported} summary or exponential-histogram points are not stored")
+        None if rejected > 0 => {
+            format!("{rejected} summary or exponential-histogram points are not stored")
         }
         None => String::new(),
     };

@@ -194,7 +194,7 @@ async fn complete(
         .complete(runner.id, &runner.location, run, &request)
         .await?;
     let recorded = matches!(outcome, Completion::Recorded(_));
-    if let Completion::Recorded(points) = outcome {
+    if let Completion::Recorded(batch) = outcome {
         let kind = request
             .spec
             .as_ref()
@@ -204,7 +204,7 @@ async fn complete(
             .telemetry
             .run_completed(kind, request.result.status.as_str());
         tracing::info!(run = %run, status = %request.result.status, issues = request.result.issues.len(), "Run completed.");
-        crate::series::committed(&state, &points).await;
+        crate::series::committed(&state, &batch);
     }
     Ok(Json(CompleteResponse { recorded }))
 }
@@ -232,18 +232,21 @@ async fn relay_metrics(
     Runner(_runner): Runner,
     Json(batch): Json<MetricsBatch>,
 ) -> ApiResult<Json<MetricsBatchResponse>> {
-    let (points, unmapped) = state.metric_index.map(&state.store, batch.points).await?;
-    let fresh = state.store.insert_batch(batch.batch_id, &points).await?;
+    let mapped = state
+        .metric_index
+        .map_points(&state.store, &batch.points)
+        .await?;
+    let fresh = state
+        .store
+        .insert_batch(Some(batch.batch_id), &mapped.batch)
+        .await?;
     if fresh {
-        state.telemetry.otlp("stored", points.len());
-        for (_, why) in &unmapped {
-            state.telemetry.otlp(why.label(), 1);
-        }
-        crate::series::committed(&state, &points).await;
+        state.telemetry.mapped(&mapped);
+        crate::series::committed(&state, &mapped.batch);
     }
     Ok(Json(MetricsBatchResponse {
-        accepted: points.len() as u32,
-        rejected: unmapped.len() as u32,
+        accepted: mapped.batch.samples.len() as u32,
+        rejected: mapped.rejected() as u32,
         duplicate: !fresh,
     }))
 }

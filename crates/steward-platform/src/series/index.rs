@@ -2,12 +2,13 @@
 //! (`<slx>__sli`), optionally followed by `__<sub-metric>`, with a `workspace` attribute.
 
 use crate::error::ApiResult;
-use crate::store::{SeriesPoint, Store};
-use std::collections::HashMap;
+use crate::store::{Batch, Sample, SeriesKey, Store};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use steward_model::metrics::MetricPoint;
 use steward_model::names::sli_metric_name;
+use steward_model::otlp::{ExportMetricsServiceRequest, for_each_point};
 
 /// How long the index is trusted before it is rebuilt (imports rebuild it at once; this bounds
 /// how long another platform replica's import takes to be seen).
@@ -73,52 +74,148 @@ impl MetricIndex {
         Ok(())
     }
 
-    /// Maps decoded OTLP points to series points; the others come back with the reason.
-    pub(crate) async fn map(
+    /// Maps the points of an OTLP request to SLI series.
+    pub(crate) async fn map_request(
         &self,
         store: &Store,
-        points: Vec<MetricPoint>,
-    ) -> ApiResult<(Vec<SeriesPoint>, Vec<(MetricPoint, Unmapped)>)> {
+        request: &ExportMetricsServiceRequest,
+    ) -> ApiResult<Mapped> {
         self.refresh(store).await?;
         let entries = self.entries.read().expect("poisoned");
-        let mut mapped = Vec::with_capacity(points.len());
-        let mut unmapped = Vec::new();
-        for point in points {
-            match lookup(&entries.0, &point) {
-                Ok((workspace, slx, metric)) => mapped.push(SeriesPoint {
-                    workspace: workspace.to_string(),
-                    slx: slx.to_string(),
-                    metric,
-                    value: point.value,
-                    time: point.time.timestamp_millis(),
-                    run: None,
-                }),
-                Err(why) => unmapped.push((point, why)),
+        let mut mapper = Mapper::new(&entries.0);
+        mapper.skipped = for_each_point(request, |p| {
+            let workspace = p.attribute("workspace");
+            mapper.add(
+                p.name,
+                workspace.as_deref(),
+                p.value,
+                p.time().timestamp_millis(),
+            );
+        });
+        Ok(mapper.done())
+    }
+
+    /// Maps points a runner relayed to SLI series.
+    pub(crate) async fn map_points(
+        &self,
+        store: &Store,
+        points: &[MetricPoint],
+    ) -> ApiResult<Mapped> {
+        self.refresh(store).await?;
+        let entries = self.entries.read().expect("poisoned");
+        let mut mapper = Mapper::new(&entries.0);
+        for p in points {
+            let workspace = p.attributes.get("workspace").map(String::as_str);
+            mapper.add(&p.name, workspace, p.value, p.time.timestamp_millis());
+        }
+        Ok(mapper.done())
+    }
+}
+
+/// Points mapped to series, and an account of the others.
+#[derive(Debug, Default)]
+pub(crate) struct Mapped {
+    /// What is to be stored.
+    pub(crate) batch: Batch,
+    /// Points with no SLX, by reason.
+    pub(crate) unmapped: BTreeMap<&'static str, usize>,
+    /// The first unmapped metric name and why, for the response message.
+    pub(crate) first_unmapped: Option<(String, Unmapped)>,
+    /// Summary and exponential-histogram points, which have no single value.
+    pub(crate) skipped: usize,
+}
+
+impl Mapped {
+    /// Points not stored, for whatever reason.
+    pub(crate) fn rejected(&self) -> usize {
+        self.unmapped.values().sum::<usize>() + self.skipped
+    }
+}
+
+/// Builds a [`Mapped`]; consecutive points of one metric (the usual OTLP layout) share one
+/// name lookup and one series key.
+struct Mapper<'e> {
+    entries: &'e Entries,
+    index: HashMap<SeriesKey, u32>,
+    last: Option<(String, Option<String>, Result<u32, Unmapped>)>,
+    out: Mapped,
+    skipped: usize,
+}
+
+impl<'e> Mapper<'e> {
+    fn new(entries: &'e Entries) -> Self {
+        Mapper {
+            entries,
+            index: HashMap::new(),
+            last: None,
+            out: Mapped::default(),
+            skipped: 0,
+        }
+    }
+
+    fn add(&mut self, name: &str, workspace: Option<&str>, value: f64, time: i64) {
+        let cached = self
+            .last
+            .as_ref()
+            .filter(|(n, w, _)| n == name && w.as_deref() == workspace)
+            .map(|(_, _, key)| *key);
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                let key = lookup(self.entries, name, workspace).map(|(workspace, slx, metric)| {
+                    let key = SeriesKey {
+                        workspace: workspace.into(),
+                        slx: slx.into(),
+                        metric,
+                    };
+                    self.out.batch.key_index(key, &mut self.index)
+                });
+                self.last = Some((name.to_string(), workspace.map(str::to_string), key));
+                key
+            }
+        };
+        match key {
+            Ok(key) => self.out.batch.samples.push(Sample {
+                key,
+                time,
+                value,
+                run: None,
+            }),
+            Err(why) => {
+                *self.out.unmapped.entry(why.label()).or_default() += 1;
+                self.out
+                    .first_unmapped
+                    .get_or_insert_with(|| (name.to_string(), why));
             }
         }
-        Ok((mapped, unmapped))
+    }
+
+    fn done(mut self) -> Mapped {
+        self.out.skipped = self.skipped;
+        self.out
     }
 }
 
 fn lookup<'a>(
     entries: &'a Entries,
-    point: &MetricPoint,
+    name: &str,
+    workspace: Option<&str>,
 ) -> Result<(&'a str, &'a str, String), Unmapped> {
     // `<slx>__sli` or `<slx>__sli__<sub>`: the base ends at the first "__sli" boundary.
-    let (base, sub) = match point.name.find("__sli") {
+    let (base, sub) = match name.find("__sli") {
         Some(at) => {
             let end = at + "__sli".len();
-            let rest = &point.name[end..];
+            let rest = &name[end..];
             match rest.strip_prefix("__") {
-                Some(sub) => (&point.name[..end], sub.to_string()),
-                None if rest.is_empty() => (&point.name[..end], String::new()),
+                Some(sub) => (&name[..end], sub.to_string()),
+                None if rest.is_empty() => (&name[..end], String::new()),
                 None => return Err(Unmapped::UnknownMetric),
             }
         }
         None => return Err(Unmapped::UnknownMetric),
     };
     let candidates = entries.get(base).ok_or(Unmapped::UnknownMetric)?;
-    let chosen = match point.attributes.get("workspace") {
+    let chosen = match workspace {
         Some(ws) => candidates
             .iter()
             .find(|(w, _)| w == ws)
@@ -132,19 +229,16 @@ fn lookup<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use steward_model::metrics::MetricKind;
 
-    fn point(name: &str, workspace: Option<&str>) -> MetricPoint {
-        MetricPoint {
-            name: name.into(),
-            value: 1.0,
-            kind: MetricKind::Gauge,
-            count: None,
-            attributes: workspace
-                .map(|w| [("workspace".to_string(), w.to_string())].into())
-                .unwrap_or_default(),
-            time: chrono::Utc::now(),
-        }
+    fn point<'a>(name: &'a str, workspace: Option<&'a str>) -> (&'a str, Option<&'a str>) {
+        (name, workspace)
+    }
+
+    fn lookup<'a>(
+        entries: &'a Entries,
+        (name, workspace): (&str, Option<&str>),
+    ) -> Result<(&'a str, &'a str, String), Unmapped> {
+        super::lookup(entries, name, workspace)
     }
 
     #[test]
@@ -162,28 +256,28 @@ mod tests {
             vec![("a".to_string(), "db".to_string())],
         );
         assert_eq!(
-            lookup(&entries, &point("web__sli", Some("b"))).unwrap(),
+            lookup(&entries, point("web__sli", Some("b"))).unwrap(),
             ("b", "web", String::new())
         );
         assert_eq!(
-            lookup(&entries, &point("web__sli__latency", Some("a"))).unwrap(),
+            lookup(&entries, point("web__sli__latency", Some("a"))).unwrap(),
             ("a", "web", "latency".into())
         );
-        assert_eq!(lookup(&entries, &point("db__sli", None)).unwrap().1, "db");
+        assert_eq!(lookup(&entries, point("db__sli", None)).unwrap().1, "db");
         assert_eq!(
-            lookup(&entries, &point("web__sli", None)).unwrap_err(),
+            lookup(&entries, point("web__sli", None)).unwrap_err(),
             Unmapped::Ambiguous
         );
         assert_eq!(
-            lookup(&entries, &point("web__slix", Some("a"))).unwrap_err(),
+            lookup(&entries, point("web__slix", Some("a"))).unwrap_err(),
             Unmapped::UnknownMetric
         );
         assert_eq!(
-            lookup(&entries, &point("cpu", Some("a"))).unwrap_err(),
+            lookup(&entries, point("cpu", Some("a"))).unwrap_err(),
             Unmapped::UnknownMetric
         );
         assert_eq!(
-            lookup(&entries, &point("web__sli", Some("c"))).unwrap_err(),
+            lookup(&entries, point("web__sli", Some("c"))).unwrap_err(),
             Unmapped::UnknownMetric
         );
     }

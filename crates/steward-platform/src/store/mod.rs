@@ -15,7 +15,7 @@ pub use alerts::AlertState;
 pub use issues::IssueFilter;
 pub use runners::{RunnerRecord, new_secret, secret_hash};
 pub use runs::{Completion, LeaseOutcome, PollState, RunFilter};
-pub use sli::{Bucket, ROLLUP_MS, SeriesPoint, run_points};
+pub use sli::{Batch, Bucket, ROLLUP_MS, Sample, SeriesKey, run_batch};
 pub use workspaces::SlxRecord;
 
 use crate::error::ApiResult;
@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The platform's database.
@@ -30,6 +31,7 @@ use std::time::Duration;
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    series: Arc<Mutex<sli::SeriesCache>>,
 }
 
 impl Store {
@@ -65,7 +67,11 @@ impl Store {
                 .connect_with(options.read_only(true))
                 .await?
         };
-        Ok(Store { read, write })
+        Ok(Store {
+            read,
+            write,
+            series: Arc::default(),
+        })
     }
 
     /// A setting, or `None`.

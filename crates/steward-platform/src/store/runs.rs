@@ -1,6 +1,6 @@
 //! Run sessions, the run queue and its leases, and run completion.
 
-use super::sli::{self, SeriesPoint};
+use super::sli::{self, Batch};
 use super::{Store, issues, json, now_ms, time, uuid};
 use crate::error::{ApiError, ApiResult};
 use sqlx::sqlite::SqliteRow;
@@ -50,7 +50,7 @@ pub struct LeaseOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
     /// Recorded now, with the SLI points it added.
-    Recorded(Vec<SeriesPoint>),
+    Recorded(Batch),
     /// This completion had been recorded before; nothing changed.
     Duplicate,
 }
@@ -465,14 +465,14 @@ impl Store {
         };
         issues::apply(&mut tx, &workspace, &slx, run_id, result).await?;
         super::artifacts::record(&mut tx, run_id, &result.artifacts).await?;
-        let points = if kind == RunKind::Sli {
-            sli::run_points(&workspace, &slx, run_id, result)
+        let batch = if kind == RunKind::Sli {
+            sli::run_batch(&workspace, &slx, run_id, result)
         } else {
-            Vec::new()
+            Batch::default()
         };
-        sli::insert(&mut tx, &points).await?;
+        sli::insert(&mut tx, &self.series, &batch).await?;
         tx.commit().await?;
-        Ok(Completion::Recorded(points))
+        Ok(Completion::Recorded(batch))
     }
 
     /// Requeues the runs a stopping runner hands back; the attempt does not count. Returns the

@@ -1,10 +1,12 @@
-//! SLI series: raw points per (workspace, SLX, metric), and five-minute rollups (count, sum,
-//! min, max, last) that outlive the raw points for long ranges.
+//! SLI series: each (workspace, SLX, metric) has an integer id; its points and five-minute
+//! rollups (count, sum, min, max, last) are small rows clustered by (series, time), so writes
+//! append and range reads are one index walk. Rollups outlive the raw points for long ranges.
 
 use super::{Store, json, now_ms, time, uuid};
 use crate::error::ApiResult;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
-use std::collections::BTreeMap;
+use sqlx::{Acquire, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use steward_model::api::SliValue;
 use steward_model::names::sli_metric_name;
 use steward_model::run::RunResult;
@@ -14,44 +16,90 @@ use uuid::Uuid;
 /// Width of a rollup bucket.
 pub const ROLLUP_MS: i64 = 5 * 60 * 1000;
 
-/// SQLite allows 32766 bound parameters per statement; rows are inserted in chunks below it.
-const ROWS_PER_STATEMENT: usize = 4000;
+/// Rows per insert statement: the statement is prepared once and reused for every full chunk.
+const ROWS_PER_STATEMENT: usize = 500;
 
-/// One point of an SLI series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesPoint {
+/// What a series is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
     /// Workspace short name.
     pub workspace: String,
     /// SLX short name.
     pub slx: String,
     /// Empty for the SLI value, the sub-metric name otherwise.
     pub metric: String,
-    /// The value.
-    pub value: f64,
+}
+
+/// One point of a [`Batch`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Index into [`Batch::keys`].
+    pub key: u32,
     /// Milliseconds since the epoch.
     pub time: i64,
+    /// The value.
+    pub value: f64,
     /// The run that pushed it, when known.
     pub run: Option<Uuid>,
 }
 
-/// The SLI points of a run's result (points named after another SLX are left out).
-pub fn run_points(workspace: &str, slx: &str, run: Uuid, result: &RunResult) -> Vec<SeriesPoint> {
-    let base = sli_metric_name(slx);
-    result
-        .metrics
-        .iter()
-        .filter_map(|point| {
-            let sub = point.sub_name(&base)?;
-            Some(SeriesPoint {
-                workspace: workspace.to_string(),
-                slx: slx.to_string(),
-                metric: sub.unwrap_or("").to_string(),
-                value: point.value,
-                time: point.time.timestamp_millis(),
-                run: Some(run),
-            })
+/// Points to store: each distinct series once, and the samples pointing at them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Distinct series.
+    pub keys: Vec<SeriesKey>,
+    /// Points.
+    pub samples: Vec<Sample>,
+}
+
+impl Batch {
+    /// The index of `key`, added if new (`index` speeds up repeated lookups).
+    pub fn key_index(&mut self, key: SeriesKey, index: &mut HashMap<SeriesKey, u32>) -> u32 {
+        *index.entry(key.clone()).or_insert_with(|| {
+            self.keys.push(key);
+            (self.keys.len() - 1) as u32
         })
-        .collect()
+    }
+
+    /// The latest value of each series.
+    pub fn latest(&self) -> Vec<(&SeriesKey, f64)> {
+        let mut latest: BTreeMap<u32, (f64, i64)> = BTreeMap::new();
+        for s in &self.samples {
+            let entry = latest.entry(s.key).or_insert((s.value, s.time));
+            if s.time >= entry.1 {
+                *entry = (s.value, s.time);
+            }
+        }
+        latest
+            .into_iter()
+            .map(|(k, (v, _))| (&self.keys[k as usize], v))
+            .collect()
+    }
+}
+
+/// The SLI points of a run's result (points named after another SLX are left out).
+pub fn run_batch(workspace: &str, slx: &str, run: Uuid, result: &RunResult) -> Batch {
+    let base = sli_metric_name(slx);
+    let mut batch = Batch::default();
+    let mut index = HashMap::new();
+    for point in &result.metrics {
+        let Some(sub) = point.sub_name(&base) else {
+            continue;
+        };
+        let key = SeriesKey {
+            workspace: workspace.into(),
+            slx: slx.into(),
+            metric: sub.unwrap_or("").into(),
+        };
+        let key = batch.key_index(key, &mut index);
+        batch.samples.push(Sample {
+            key,
+            time: point.time.timestamp_millis(),
+            value: point.value,
+            run: Some(run),
+        });
+    }
+    batch
 }
 
 /// An aggregation over one rollup bucket.
@@ -70,7 +118,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn of(value: f64, time: i64) -> Self {
+    pub(crate) fn of(value: f64, time: i64) -> Self {
         Bucket {
             count: 1,
             sum: value,
@@ -92,48 +140,120 @@ impl Bucket {
     }
 }
 
-/// Writes points and folds them into their rollup buckets, in the caller's transaction.
+/// Series ids, cached both ways (series are never deleted, so the cache never goes stale).
+#[derive(Default)]
+pub(crate) struct SeriesCache {
+    by_key: HashMap<SeriesKey, i64>,
+}
+
+/// Ids of `keys`, creating the series that do not exist yet.
+async fn ensure_series(
+    conn: &mut SqliteConnection,
+    cache: &Arc<Mutex<SeriesCache>>,
+    keys: &[SeriesKey],
+) -> ApiResult<Vec<i64>> {
+    let mut ids = vec![0i64; keys.len()];
+    let mut missing = Vec::new();
+    {
+        let cache = cache.lock().expect("poisoned");
+        for (i, key) in keys.iter().enumerate() {
+            match cache.by_key.get(key) {
+                Some(id) => ids[i] = *id,
+                None => missing.push(i),
+            }
+        }
+    }
+    for i in missing {
+        let key = &keys[i];
+        sqlx::query("INSERT INTO series (workspace, slx, metric) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(&key.workspace)
+            .bind(&key.slx)
+            .bind(&key.metric)
+            .execute(&mut *conn)
+            .await?;
+        let row =
+            sqlx::query("SELECT id FROM series WHERE workspace = $1 AND slx = $2 AND metric = $3")
+                .bind(&key.workspace)
+                .bind(&key.slx)
+                .bind(&key.metric)
+                .fetch_one(&mut *conn)
+                .await?;
+        ids[i] = row.get(0);
+        cache
+            .lock()
+            .expect("poisoned")
+            .by_key
+            .insert(key.clone(), ids[i]);
+    }
+    Ok(ids)
+}
+
+/// Writes a batch and folds what was new into the rollups, in the caller's transaction. A point
+/// whose series already has one at that millisecond is a repeated delivery: it is ignored and
+/// does not count twice in the rollups.
 pub(crate) async fn insert(
     tx: &mut Transaction<'_, Sqlite>,
-    points: &[SeriesPoint],
+    cache: &Arc<Mutex<SeriesCache>>,
+    batch: &Batch,
 ) -> ApiResult<()> {
-    for chunk in points.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO sli_values (workspace, slx, metric, value, time, run_id) ",
-        );
-        insert.push_values(chunk, |mut row, p| {
-            row.push_bind(&p.workspace)
-                .push_bind(&p.slx)
-                .push_bind(&p.metric)
-                .push_bind(p.value)
-                .push_bind(p.time)
-                .push_bind(p.run.map(|r| r.to_string()));
-        });
-        insert.build().execute(&mut **tx).await?;
+    if batch.samples.is_empty() {
+        return Ok(());
     }
-    let mut buckets: BTreeMap<(&str, &str, &str, i64), Bucket> = BTreeMap::new();
-    for p in points {
-        let key = (
-            p.workspace.as_str(),
-            p.slx.as_str(),
-            p.metric.as_str(),
-            p.time - p.time.rem_euclid(ROLLUP_MS),
-        );
-        let point = Bucket::of(p.value, p.time);
+    let ids = ensure_series(tx, cache, &batch.keys).await?;
+    let mut buckets: BTreeMap<(i64, i64), Bucket> = BTreeMap::new();
+    let mut fold = |s: &Sample| {
+        let point = Bucket::of(s.value, s.time);
         buckets
-            .entry(key)
+            .entry((ids[s.key as usize], s.time - s.time.rem_euclid(ROLLUP_MS)))
             .and_modify(|b| b.merge(&point))
             .or_insert(point);
+    };
+    for chunk in batch.samples.chunks(ROWS_PER_STATEMENT) {
+        // Repeats are rare: insert the chunk at once, and only when some row was already there
+        // undo it and go row by row to learn which ones were new.
+        let mut savepoint = tx.begin().await?;
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO points (series, time, value, run_id) ");
+        insert.push_values(chunk, |mut row, s| {
+            row.push_bind(ids[s.key as usize])
+                .push_bind(s.time)
+                .push_bind(s.value)
+                .push_bind(s.run.map(|r| r.to_string()));
+        });
+        insert.push(" ON CONFLICT DO NOTHING");
+        let inserted = insert
+            .build()
+            .persistent(true)
+            .execute(&mut *savepoint)
+            .await?;
+        if inserted.rows_affected() == chunk.len() as u64 {
+            savepoint.commit().await?;
+            chunk.iter().for_each(&mut fold);
+            continue;
+        }
+        savepoint.rollback().await?;
+        for s in chunk {
+            let inserted = sqlx::query(
+                "INSERT INTO points (series, time, value, run_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(ids[s.key as usize])
+            .bind(s.time)
+            .bind(s.value)
+            .bind(s.run.map(|r| r.to_string()))
+            .execute(&mut **tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                fold(s);
+            }
+        }
     }
     let buckets: Vec<_> = buckets.into_iter().collect();
-    for chunk in buckets.chunks(ROWS_PER_STATEMENT / 2) {
+    for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
         let mut upsert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO sli_rollups (workspace, slx, metric, bucket, count, sum, min, max, last, last_time) ",
+            "INSERT INTO rollups (series, bucket, count, sum, min, max, last, last_time) ",
         );
-        upsert.push_values(chunk, |mut row, ((ws, slx, metric, bucket), b)| {
-            row.push_bind(*ws)
-                .push_bind(*slx)
-                .push_bind(*metric)
+        upsert.push_values(chunk, |mut row, ((series, bucket), b)| {
+            row.push_bind(*series)
                 .push_bind(*bucket)
                 .push_bind(b.count as i64)
                 .push_bind(b.sum)
@@ -143,48 +263,58 @@ pub(crate) async fn insert(
                 .push_bind(b.last.1);
         });
         upsert.push(
-            " ON CONFLICT (workspace, slx, metric, bucket) DO UPDATE SET
-               count = sli_rollups.count + excluded.count,
-               sum = sli_rollups.sum + excluded.sum,
-               min = MIN(sli_rollups.min, excluded.min),
-               max = MAX(sli_rollups.max, excluded.max),
-               last = CASE WHEN excluded.last_time >= sli_rollups.last_time THEN excluded.last ELSE sli_rollups.last END,
-               last_time = MAX(sli_rollups.last_time, excluded.last_time)",
+            " ON CONFLICT (series, bucket) DO UPDATE SET
+               count = rollups.count + excluded.count,
+               sum = rollups.sum + excluded.sum,
+               min = MIN(rollups.min, excluded.min),
+               max = MAX(rollups.max, excluded.max),
+               last = CASE WHEN excluded.last_time >= rollups.last_time THEN excluded.last ELSE rollups.last END,
+               last_time = MAX(rollups.last_time, excluded.last_time)",
         );
-        upsert.build().execute(&mut **tx).await?;
+        upsert.build().persistent(true).execute(&mut **tx).await?;
     }
     Ok(())
 }
 
 impl Store {
-    /// Writes points (an OTLP push, a relay batch) in one transaction.
-    pub async fn insert_points(&self, points: &[SeriesPoint]) -> ApiResult<()> {
+    /// Stores a batch (an OTLP push, a relay batch) in one transaction; with an id, only once:
+    /// `false` when that batch was stored before (a relay retrying after a lost answer).
+    pub async fn insert_batch(&self, id: Option<Uuid>, batch: &Batch) -> ApiResult<bool> {
         let mut tx = self.write.begin().await?;
-        insert(&mut tx, points).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Like [`Store::insert_points`], once per batch id: `false` when that batch was stored
-    /// before (a relay retrying after a lost answer).
-    pub async fn insert_batch(&self, batch: Uuid, points: &[SeriesPoint]) -> ApiResult<bool> {
-        let mut tx = self.write.begin().await?;
-        let fresh = sqlx::query("INSERT INTO metric_batches (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(batch.to_string())
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if fresh {
-            insert(&mut tx, points).await?;
+        if let Some(id) = id {
+            let fresh = sqlx::query("INSERT INTO metric_batches (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                .bind(id.to_string())
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if !fresh {
+                return Ok(false);
+            }
         }
+        insert(&mut tx, &self.series, batch).await?;
         tx.commit().await?;
-        Ok(fresh)
+        Ok(true)
     }
 
-    /// Raw points of one SLX in `[since, until]`, oldest first; `metric` `None` means every
-    /// metric, `Some("")` the SLI value only.
+    async fn series_of(
+        &self,
+        workspace: &str,
+        slx: &str,
+        metric: Option<&str>,
+    ) -> ApiResult<Vec<(i64, String)>> {
+        let rows = sqlx::query("SELECT id, metric FROM series WHERE workspace = $1 AND slx = $2 AND ($3 IS NULL OR metric = $3)")
+            .bind(workspace)
+            .bind(slx)
+            .bind(metric)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Raw points of one SLX in `[since, until]`, oldest first (at most `limit`, the newest
+    /// kept); `metric` `None` means every metric, `Some("")` the SLI value only.
     pub async fn sli_values(
         &self,
         workspace: &str,
@@ -194,28 +324,27 @@ impl Store {
         until: i64,
         limit: u32,
     ) -> ApiResult<Vec<SliValue>> {
-        let rows = sqlx::query(
-            "SELECT metric, value, time, run_id FROM sli_values
-             WHERE workspace = $1 AND slx = $2 AND time >= $3 AND time <= $4 AND ($5 IS NULL OR metric = $5)
-             ORDER BY time DESC LIMIT $6",
-        )
-        .bind(workspace)
-        .bind(slx)
-        .bind(since)
-        .bind(until)
-        .bind(metric)
-        .bind(limit.clamp(1, 1_000_000) as i64)
-        .fetch_all(&self.read)
-        .await?;
-        let mut values: Vec<SliValue> = rows
-            .into_iter()
-            .map(|r| SliValue {
-                metric: r.get(0),
+        let mut values = Vec::new();
+        for (series, metric) in self.series_of(workspace, slx, metric).await? {
+            let rows = sqlx::query(
+                "SELECT time, value, run_id FROM points WHERE series = $1 AND time >= $2 AND time <= $3
+                 ORDER BY time DESC LIMIT $4",
+            )
+            .bind(series)
+            .bind(since)
+            .bind(until)
+            .bind(limit.clamp(1, 1_000_000) as i64)
+            .fetch_all(&self.read)
+            .await?;
+            values.extend(rows.into_iter().map(|r| SliValue {
+                metric: metric.clone(),
                 value: r.get(1),
-                time: time(r.get(2)),
-                run_id: r.get::<Option<String>, _>(3).map(|s| uuid(&s)),
-            })
-            .collect();
+                time: time(r.get(0)),
+                run_id: r.get::<Option<String>, _>(2).map(|s| uuid(&s)),
+            }));
+        }
+        values.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.metric.cmp(&b.metric)));
+        values.truncate(limit.clamp(1, 1_000_000) as usize);
         values.reverse();
         Ok(values)
     }
@@ -229,51 +358,50 @@ impl Store {
         since: i64,
         until: i64,
     ) -> ApiResult<Vec<(String, i64, Bucket)>> {
+        let mut out = Vec::new();
+        for (series, metric) in self.series_of(workspace, slx, metric).await? {
+            let rows = sqlx::query(
+                "SELECT bucket, count, sum, min, max, last, last_time FROM rollups
+                 WHERE series = $1 AND bucket >= $2 AND bucket <= $3 ORDER BY bucket",
+            )
+            .bind(series)
+            .bind(since - since.rem_euclid(ROLLUP_MS))
+            .bind(until)
+            .fetch_all(&self.read)
+            .await?;
+            out.extend(rows.into_iter().map(|r| {
+                let bucket = Bucket {
+                    count: r.get::<i64, _>(1) as u64,
+                    sum: r.get(2),
+                    min: r.get(3),
+                    max: r.get(4),
+                    last: (r.get(5), r.get(6)),
+                };
+                (metric.clone(), r.get(0), bucket)
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The latest value of every series (for the `/metrics` gauges at start-up).
+    pub async fn latest_values(&self) -> ApiResult<Vec<(SeriesKey, f64)>> {
         let rows = sqlx::query(
-            "SELECT metric, bucket, count, sum, min, max, last, last_time FROM sli_rollups
-             WHERE workspace = $1 AND slx = $2 AND bucket >= $3 AND bucket <= $4 AND ($5 IS NULL OR metric = $5)
-             ORDER BY bucket",
+            "SELECT s.workspace, s.slx, s.metric, r.last FROM series s
+             JOIN rollups r ON r.series = s.id AND r.bucket = (SELECT MAX(bucket) FROM rollups x WHERE x.series = s.id)",
         )
-        .bind(workspace)
-        .bind(slx)
-        .bind(since - since.rem_euclid(ROLLUP_MS))
-        .bind(until)
-        .bind(metric)
         .fetch_all(&self.read)
         .await?;
         Ok(rows
             .into_iter()
             .map(|r| {
-                let bucket = Bucket {
-                    count: r.get::<i64, _>(2) as u64,
-                    sum: r.get(3),
-                    min: r.get(4),
-                    max: r.get(5),
-                    last: (r.get(6), r.get(7)),
-                };
-                (r.get(0), r.get(1), bucket)
-            })
-            .collect())
-    }
-
-    /// The latest point of every series (for the `/metrics` gauges at start-up).
-    pub async fn latest_points(&self) -> ApiResult<Vec<SeriesPoint>> {
-        let rows = sqlx::query(
-            "SELECT workspace, slx, metric, last, last_time FROM sli_rollups r
-             WHERE bucket = (SELECT MAX(bucket) FROM sli_rollups x
-                             WHERE x.workspace = r.workspace AND x.slx = r.slx AND x.metric = r.metric)",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| SeriesPoint {
-                workspace: r.get(0),
-                slx: r.get(1),
-                metric: r.get(2),
-                value: r.get(3),
-                time: r.get(4),
-                run: None,
+                (
+                    SeriesKey {
+                        workspace: r.get(0),
+                        slx: r.get(1),
+                        metric: r.get(2),
+                    },
+                    r.get(3),
+                )
             })
             .collect())
     }
@@ -297,7 +425,8 @@ impl Store {
     /// The latest SLI value (metric "") of one SLX with its time.
     pub async fn latest_value(&self, workspace: &str, slx: &str) -> ApiResult<Option<(f64, i64)>> {
         let row = sqlx::query(
-            "SELECT value, time FROM sli_values WHERE workspace = $1 AND slx = $2 AND metric = '' ORDER BY time DESC LIMIT 1",
+            "SELECT p.value, p.time FROM series s JOIN points p ON p.series = s.id
+             WHERE s.workspace = $1 AND s.slx = $2 AND s.metric = '' ORDER BY p.time DESC LIMIT 1",
         )
         .bind(workspace)
         .bind(slx)
@@ -307,36 +436,46 @@ impl Store {
     }
 
     /// Drops raw points older than `raw_before` and rollups older than `rollup_before`
-    /// (milliseconds since the epoch), a chunk at a time so writers are never held up for long.
-    /// Returns how many rows went.
+    /// (milliseconds since the epoch), series by series and a chunk at a time, so writers are
+    /// never held up for long. Returns how many rows went.
     pub async fn prune_series(&self, raw_before: i64, rollup_before: i64) -> ApiResult<u64> {
+        let ids: Vec<i64> = sqlx::query("SELECT id FROM series")
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
         let mut removed = 0;
-        for (sql, before) in [
-            (
-                "DELETE FROM sli_values WHERE rowid IN (SELECT rowid FROM sli_values WHERE time < $1 LIMIT 10000)",
-                raw_before,
-            ),
-            (
-                "DELETE FROM sli_rollups WHERE rowid IN (SELECT rowid FROM sli_rollups WHERE bucket < $1 LIMIT 10000)",
-                rollup_before,
-            ),
-            (
-                "DELETE FROM metric_batches WHERE rowid IN (SELECT rowid FROM metric_batches WHERE received_at < $1 LIMIT 10000)",
-                raw_before,
-            ),
-        ] {
-            loop {
-                let gone = sqlx::query(sql)
-                    .bind(before)
-                    .execute(&self.write)
-                    .await?
-                    .rows_affected();
-                removed += gone;
-                if gone < 10_000 {
-                    break;
+        for id in ids {
+            for (sql, before) in [
+                (
+                    "DELETE FROM points WHERE series = $1 AND time IN (SELECT time FROM points WHERE series = $1 AND time < $2 LIMIT 10000)",
+                    raw_before,
+                ),
+                (
+                    "DELETE FROM rollups WHERE series = $1 AND bucket IN (SELECT bucket FROM rollups WHERE series = $1 AND bucket < $2 LIMIT 10000)",
+                    rollup_before,
+                ),
+            ] {
+                loop {
+                    let gone = sqlx::query(sql)
+                        .bind(id)
+                        .bind(before)
+                        .execute(&self.write)
+                        .await?
+                        .rows_affected();
+                    removed += gone;
+                    if gone < 10_000 {
+                        break;
+                    }
                 }
             }
         }
+        removed += sqlx::query("DELETE FROM metric_batches WHERE received_at < $1")
+            .bind(raw_before)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
         Ok(removed)
     }
 }
@@ -354,5 +493,45 @@ mod tests {
         assert_eq!(b.sum, 1.75);
         assert_eq!((b.min, b.max), (0.25, 1.0));
         assert_eq!(b.last, (0.25, 20));
+    }
+
+    #[test]
+    fn a_batch_keeps_each_series_once_and_knows_its_latest() {
+        let mut batch = Batch::default();
+        let mut index = HashMap::new();
+        let key = |m: &str| SeriesKey {
+            workspace: "w".into(),
+            slx: "s".into(),
+            metric: m.into(),
+        };
+        let a = batch.key_index(key(""), &mut index);
+        let b = batch.key_index(key("x"), &mut index);
+        assert_eq!(batch.key_index(key(""), &mut index), a);
+        batch.samples = vec![
+            Sample {
+                key: a,
+                time: 2,
+                value: 0.5,
+                run: None,
+            },
+            Sample {
+                key: a,
+                time: 1,
+                value: 9.0,
+                run: None,
+            },
+            Sample {
+                key: b,
+                time: 1,
+                value: 3.0,
+                run: None,
+            },
+        ];
+        let latest: Vec<(String, f64)> = batch
+            .latest()
+            .into_iter()
+            .map(|(k, v)| (k.metric.clone(), v))
+            .collect();
+        assert_eq!(latest, vec![("".into(), 0.5), ("x".into(), 3.0)]);
     }
 }

@@ -289,6 +289,8 @@ async fn gcs_signed_put_reaches_the_emulator() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut cmd = std::process::Command::new(python.parent().unwrap().join("gcp-storage-emulator"));
+    // The emulator keeps its state in `.cloudstorage` under its working directory.
+    cmd.current_dir(dir.path());
     cmd.args([
         "start",
         "--host",

@@ -68,8 +68,7 @@ provider.shutdown()
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_real_opentelemetry_sdk_pushes_protobuf_gzip_and_json() {
+async fn the_real_opentelemetry_sdk_pushes_protobuf_gzip_and_json(db: TestDb) {
     let proto = steward_testkit::python_env(
         "otel-proto",
         &[
@@ -84,7 +83,7 @@ async fn the_real_opentelemetry_sdk_pushes_protobuf_gzip_and_json() {
             "opentelemetry-exporter-otlp-json-http==0.66b1",
         ],
     );
-    let p = start(|_| {}).await;
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let url = p.url.clone();
     let (proto2, json2, url2) = (proto.clone(), json_env.clone(), url.clone());
@@ -158,9 +157,8 @@ async fn the_real_opentelemetry_sdk_pushes_protobuf_gzip_and_json() {
     );
 }
 
-#[tokio::test]
-async fn otlp_bodies_in_other_encodings_or_broken_are_refused() {
-    let p = start(|_| {}).await;
+async fn otlp_bodies_in_other_encodings_or_broken_are_refused(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     let response = p
         .http
         .post(format!("{}/v1/metrics", p.url))
@@ -183,9 +181,8 @@ async fn otlp_bodies_in_other_encodings_or_broken_are_refused() {
     assert!(body["error"].as_str().unwrap().contains("protobuf"));
 }
 
-#[tokio::test]
-async fn relayed_batches_are_stored_once_and_queried_by_step() {
-    let p = start(|_| {}).await;
+async fn relayed_batches_are_stored_once_and_queried_by_step(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     let base = chrono::Utc::now() - chrono::Duration::minutes(30);
@@ -269,9 +266,8 @@ fn levels(active: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
-async fn thresholds_fire_after_their_hold_and_resolve() {
-    let p = start(|c| c.alert_sweep = Duration::from_millis(300)).await;
+async fn thresholds_fire_after_their_hold_and_resolve(db: TestDb) {
+    let p = start(&db, |c| c.alert_sweep = Duration::from_millis(300)).await;
     let mut files = web_files();
     files[2] = ("slxs/web/sli.yaml", ALERTING_SLI);
     p.import(&files).await;
@@ -322,9 +318,8 @@ async fn thresholds_fire_after_their_hold_and_resolve() {
     );
 }
 
-#[tokio::test]
-async fn an_sli_without_values_for_three_intervals_raises_no_data() {
-    let p = start(|c| c.alert_sweep = Duration::from_millis(300)).await;
+async fn an_sli_without_values_for_three_intervals_raises_no_data(db: TestDb) {
+    let p = start(&db, |c| c.alert_sweep = Duration::from_millis(300)).await;
     let mut files = web_files();
     files[2] = ("slxs/web/sli.yaml", ALERTING_SLI);
     p.import(&files).await;
@@ -352,9 +347,8 @@ async fn an_sli_without_values_for_three_intervals_raises_no_data() {
     alerts_when(&p, "fresh data to resolve it", <[Value]>::is_empty).await;
 }
 
-#[tokio::test]
-async fn prometheus_exposition_has_sli_values_and_platform_gauges() {
-    let p = start(|_| {}).await;
+async fn prometheus_exposition_has_sli_values_and_platform_gauges(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     relay(
@@ -391,3 +385,12 @@ async fn prometheus_exposition_has_sli_values_and_platform_gauges() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+steward_testkit::on_both_databases!(
+    the_real_opentelemetry_sdk_pushes_protobuf_gzip_and_json,
+    otlp_bodies_in_other_encodings_or_broken_are_refused,
+    relayed_batches_are_stored_once_and_queried_by_step,
+    thresholds_fire_after_their_hold_and_resolve,
+    an_sli_without_values_for_three_intervals_raises_no_data,
+    prometheus_exposition_has_sli_values_and_platform_gauges,
+);

@@ -19,7 +19,7 @@ const BODY: &str = "<html>the run's log</html>";
 /// Runs one run through the platform: upload `log.html` through the URL the platform signs,
 /// complete, and return the signed upload and the download link the API gives.
 async fn round_trip(tune: impl FnOnce(&mut PlatformConfig)) -> (TestPlatform, SignedUrl, Value) {
-    let p = start(tune).await;
+    let p = start(&TestDb::Sqlite, tune).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     p.session("web", &[]).await;

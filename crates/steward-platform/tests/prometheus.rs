@@ -40,7 +40,7 @@ async fn prometheus_scrapes_metrics_and_receives_remote_write() {
     let binary = prometheus_binary();
     let prom_port = free_port();
     let prometheus = format!("http://127.0.0.1:{prom_port}");
-    let p = start(|c| {
+    let p = start(&TestDb::Sqlite, |c| {
         c.remote_write = Some(RemoteWriteConfig {
             url: format!("{prometheus}/api/v1/write"),
             bearer_token: None,

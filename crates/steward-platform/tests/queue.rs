@@ -11,9 +11,8 @@ use steward_model::run::{RunStatus, TaskStatus};
 use steward_model::wire::{CompleteRequest, PollRequest};
 use uuid::Uuid;
 
-#[tokio::test]
-async fn a_session_run_is_leased_completed_once_and_visible() {
-    let p = start(|_| {}).await;
+async fn a_session_run_is_leased_completed_once_and_visible(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     let session = p.session("demo--web", &["*"]).await;
@@ -68,9 +67,8 @@ async fn a_session_run_is_leased_completed_once_and_visible() {
     );
 }
 
-#[tokio::test]
-async fn a_long_poll_wakes_when_work_arrives() {
-    let p = start(|c| c.poll_timeout = Duration::from_secs(20)).await;
+async fn a_long_poll_wakes_when_work_arrives(db: TestDb) {
+    let p = start(&db, |c| c.poll_timeout = Duration::from_secs(20)).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     let version = runner.poll(&poll_for(0)).await.desired_state_version;
@@ -99,9 +97,8 @@ async fn a_long_poll_wakes_when_work_arrives() {
     assert!(waited < Duration::from_secs(10), "woke after {waited:?}");
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_requeued_then_given_up_and_late_results_are_refused() {
-    let p = start(|c| {
+async fn an_expired_lease_is_requeued_then_given_up_and_late_results_are_refused(db: TestDb) {
+    let p = start(&db, |c| {
         c.lease_ttl = Duration::from_millis(600);
         c.max_attempts = 2;
     })
@@ -153,9 +150,8 @@ async fn an_expired_lease_is_requeued_then_given_up_and_late_results_are_refused
     assert_eq!(run["attempts"], 2);
 }
 
-#[tokio::test]
-async fn polls_renew_leases_and_report_revoked_ones() {
-    let p = start(|c| c.lease_ttl = Duration::from_millis(800)).await;
+async fn polls_renew_leases_and_report_revoked_ones(db: TestDb) {
+    let p = start(&db, |c| c.lease_ttl = Duration::from_millis(800)).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     p.session("web", &[]).await;
@@ -179,9 +175,8 @@ async fn polls_renew_leases_and_report_revoked_ones() {
     assert_eq!(run["attempts"], 1);
 }
 
-#[tokio::test]
-async fn cancelling_queued_and_running_runs() {
-    let p = start(|_| {}).await;
+async fn cancelling_queued_and_running_runs(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let queued = p.session("web", &[]).await["runs"][0]["id"]
         .as_str()
@@ -235,9 +230,8 @@ async fn cancelling_queued_and_running_runs() {
     assert_eq!(run["status"], "cancelled");
 }
 
-#[tokio::test]
-async fn sessions_refuse_unknown_slxs_and_slxs_without_runbooks() {
-    let p = start(|_| {}).await;
+async fn sessions_refuse_unknown_slxs_and_slxs_without_runbooks(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     let mut files = web_files();
     files.pop(); // no runbook
     p.import(&files).await;
@@ -266,9 +260,8 @@ async fn sessions_refuse_unknown_slxs_and_slxs_without_runbooks() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn registration_needs_a_known_token_and_runner_calls_a_credential() {
-    let p = start(|_| {}).await;
+async fn registration_needs_a_known_token_and_runner_calls_a_credential(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     let (status, body) = p
         .send(
             Method::POST,
@@ -313,9 +306,8 @@ async fn registration_needs_a_known_token_and_runner_calls_a_credential() {
     assert_eq!(runners[0]["health"], "online");
 }
 
-#[tokio::test]
-async fn a_stopping_runner_hands_its_runs_back_at_once() {
-    let p = start(|_| {}).await;
+async fn a_stopping_runner_hands_its_runs_back_at_once(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let leaving = p.runner().await;
     let staying = p.runner().await;
@@ -344,3 +336,14 @@ async fn a_stopping_runner_hands_its_runs_back_at_once() {
         .await;
     assert_eq!(body["requeued"], 0);
 }
+
+steward_testkit::on_both_databases!(
+    a_session_run_is_leased_completed_once_and_visible,
+    a_long_poll_wakes_when_work_arrives,
+    an_expired_lease_is_requeued_then_given_up_and_late_results_are_refused,
+    polls_renew_leases_and_report_revoked_ones,
+    cancelling_queued_and_running_runs,
+    sessions_refuse_unknown_slxs_and_slxs_without_runbooks,
+    registration_needs_a_known_token_and_runner_calls_a_credential,
+    a_stopping_runner_hands_its_runs_back_at_once,
+);

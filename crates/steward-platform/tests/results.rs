@@ -35,9 +35,8 @@ async fn run_once(
     lease.run.run_id
 }
 
-#[tokio::test]
-async fn issues_are_deduplicated_counted_and_resolved_by_the_next_passing_run() {
-    let p = start(|_| {}).await;
+async fn issues_are_deduplicated_counted_and_resolved_by_the_next_passing_run(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     let check = ("Check", TaskStatus::Pass);
@@ -124,9 +123,8 @@ async fn issues_are_deduplicated_counted_and_resolved_by_the_next_passing_run() 
     assert_eq!(reopened["nextSteps"], "fix it");
 }
 
-#[tokio::test]
-async fn sli_results_store_the_value_and_sub_metrics() {
-    let p = start(|_| {}).await;
+async fn sli_results_store_the_value_and_sub_metrics(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     let (_, state) = runner.get("/api/v1/runner/desired-state").await;
@@ -198,9 +196,8 @@ async fn sli_results_store_the_value_and_sub_metrics() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
-async fn artifacts_move_only_through_valid_signed_urls() {
-    let p = start(|c| c.url_ttl = Duration::from_secs(2)).await;
+async fn artifacts_move_only_through_valid_signed_urls(db: TestDb) {
+    let p = start(&db, |c| c.url_ttl = Duration::from_secs(2)).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     p.session("web", &[]).await;
@@ -315,3 +312,9 @@ async fn artifacts_move_only_through_valid_signed_urls() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+steward_testkit::on_both_databases!(
+    issues_are_deduplicated_counted_and_resolved_by_the_next_passing_run,
+    sli_results_store_the_value_and_sub_metrics,
+    artifacts_move_only_through_valid_signed_urls,
+);

@@ -6,9 +6,8 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-#[tokio::test]
-async fn import_reports_a_diff_and_keeps_what_a_broken_file_would_have_replaced() {
-    let p = start(|_| {}).await;
+async fn import_reports_a_diff_and_keeps_what_a_broken_file_would_have_replaced(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     let (status, report) = p.import(&web_files()).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["added"], json!(["web"]));
@@ -38,9 +37,8 @@ async fn import_reports_a_diff_and_keeps_what_a_broken_file_would_have_replaced(
     assert_eq!(slxs, json!([]));
 }
 
-#[tokio::test]
-async fn export_returns_the_tree_byte_for_byte() {
-    let p = start(|_| {}).await;
+async fn export_returns_the_tree_byte_for_byte(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     let mut files = web_files();
     files.push(("slxs/web/SKILL.md", "# keep me\n"));
     files.push(("workflows/x.yaml", "kind: Workflow # comment kept\n"));
@@ -51,9 +49,8 @@ async fn export_returns_the_tree_byte_for_byte() {
     }
 }
 
-#[tokio::test]
-async fn bad_imports_are_refused_with_reasons() {
-    let p = start(|_| {}).await;
+async fn bad_imports_are_refused_with_reasons(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     let (status, body) = p
         .send(
             Method::PUT,
@@ -95,9 +92,8 @@ async fn bad_imports_are_refused_with_reasons() {
     assert!(body["error"].as_str().unwrap().contains("nope"));
 }
 
-#[tokio::test]
-async fn desired_state_follows_the_slis_and_changes_version_on_edit() {
-    let p = start(|_| {}).await;
+async fn desired_state_follows_the_slis_and_changes_version_on_edit(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
     let (status, state) = runner.get("/api/v1/runner/desired-state").await;
@@ -119,9 +115,8 @@ async fn desired_state_follows_the_slis_and_changes_version_on_edit() {
     assert_eq!(state["slis"][0]["intervalSeconds"], 10);
 }
 
-#[tokio::test]
-async fn an_api_token_guards_the_client_api_but_not_health() {
-    let p = start(|c| c.api_token = Some("sekret".into())).await;
+async fn an_api_token_guards_the_client_api_but_not_health(db: TestDb) {
+    let p = start(&db, |c| c.api_token = Some("sekret".into())).await;
     let (status, body) = p.get("/api/v1/status").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["error"].as_str().unwrap().contains("Bearer"));
@@ -164,9 +159,8 @@ async fn an_api_token_guards_the_client_api_but_not_health() {
     );
 }
 
-#[tokio::test]
-async fn the_run_button_only_works_from_the_platforms_own_page() {
-    let p = start(|_| {}).await;
+async fn the_run_button_only_works_from_the_platforms_own_page(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     p.import(&web_files()).await;
     let form = [("workspace", "demo"), ("slx", "web")];
     let cross = p
@@ -205,9 +199,8 @@ async fn the_run_button_only_works_from_the_platforms_own_page() {
     assert!(unknown.text().await.unwrap().contains("no SLX named nope"));
 }
 
-#[tokio::test]
-async fn every_error_is_json() {
-    let p = start(|_| {}).await;
+async fn every_error_is_json(db: TestDb) {
+    let p = start(&db, |_| {}).await;
     for (path, code) in [
         ("/api/v1/runs/not-a-uuid", StatusCode::BAD_REQUEST),
         ("/api/v1/nothing-here", StatusCode::NOT_FOUND),
@@ -241,9 +234,11 @@ async fn every_error_is_json() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
-#[tokio::test]
-async fn a_locations_slis_are_shared_among_its_online_runners() {
-    let p = start(|c| c.lease_ttl = std::time::Duration::from_millis(1500)).await;
+async fn a_locations_slis_are_shared_among_its_online_runners(db: TestDb) {
+    let p = start(&db, |c| {
+        c.lease_ttl = std::time::Duration::from_millis(1500)
+    })
+    .await;
     let names: Vec<String> = (0..12).map(|i| format!("web{i}")).collect();
     let mut owned: Vec<(String, String)> = vec![("workspace.yaml".into(), WORKSPACE.into())];
     for name in &names {
@@ -293,3 +288,14 @@ async fn a_locations_slis_are_shared_among_its_online_runners() {
     let (_, b) = two.get("/api/v1/runner/desired-state").await;
     assert_eq!(slxs(&b).len(), names.len());
 }
+
+steward_testkit::on_both_databases!(
+    import_reports_a_diff_and_keeps_what_a_broken_file_would_have_replaced,
+    export_returns_the_tree_byte_for_byte,
+    bad_imports_are_refused_with_reasons,
+    desired_state_follows_the_slis_and_changes_version_on_edit,
+    an_api_token_guards_the_client_api_but_not_health,
+    the_run_button_only_works_from_the_platforms_own_page,
+    every_error_is_json,
+    a_locations_slis_are_shared_among_its_online_runners,
+);

@@ -6,6 +6,10 @@
 //!   between healthy and failing, for checks to probe.
 //! - [`Process`]: a child process killed by its process id when the guard drops.
 //! - [`wait_until`]: polling with a deadline, for asserting on eventually-true state.
+//! - [`TestDb`] and [`on_both_databases!`]: one test body run on SQLite and on PostgreSQL
+//!   ([`postgres`] provides the server).
+
+pub mod postgres;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -17,6 +21,46 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
+
+/// The database a platform test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDb {
+    /// The embedded default: a SQLite file in the platform's data directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server ([`postgres::database`]).
+    Postgres,
+}
+
+impl TestDb {
+    /// The database URL to give the platform: `None` keeps its SQLite default. Blocking (it
+    /// may start the PostgreSQL server and creates a database).
+    pub fn url(&self) -> Option<String> {
+        match self {
+            TestDb::Sqlite => None,
+            TestDb::Postgres => Some(postgres::database()),
+        }
+    }
+}
+
+/// For each `async fn name(db: TestDb)` listed, generates the tests `name::sqlite` and
+/// `name::postgres`, so every store and API test runs on both databases.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread")]
+                async fn sqlite() {
+                    super::$name($crate::TestDb::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread")]
+                async fn postgres() {
+                    super::$name($crate::TestDb::Postgres).await
+                }
+            }
+        )*
+    };
+}
 
 /// The cache shared by tests: `$STEWARD_TEST_CACHE`, else `target/steward-test-cache` of the
 /// workspace.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 /// Records the artifacts a completion lists (uploads to an object store never pass through the
 /// platform, so the completion is where it learns of them).
 pub(super) async fn record(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     run: Uuid,
     artifacts: &[steward_model::run::ArtifactRef],
 ) -> ApiResult<()> {

@@ -1,10 +1,11 @@
 //! Issues: deduplicated by fingerprint (workspace, SLX, task, title), counted per run that
 //! raises them, and resolved when a passing run of the same task no longer raises them.
 
+use super::db::Sql;
 use super::{Store, json, now_ms, time, uuid};
 use crate::error::ApiResult;
 use sha2::{Digest, Sha256};
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeSet;
 use steward_model::api::{IssueStatus, IssueView};
 use steward_model::issue::Issue;
@@ -36,7 +37,7 @@ pub fn fingerprint(workspace: &str, slx: &str, task: &str, title: &str) -> Strin
 
 /// Records the issues of one run and resolves those its passing tasks no longer raise.
 pub(super) async fn apply(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     workspace: &str,
     slx: &str,
     run: Uuid,
@@ -75,38 +76,33 @@ pub(super) async fn apply(
     if passed.is_empty() {
         return Ok(());
     }
-    let mut resolve =
-        QueryBuilder::<Sqlite>::new("UPDATE issues SET status = 'resolved', resolved_at = ");
+    let mut resolve = Sql::new("UPDATE issues SET status = 'resolved', resolved_at = ");
     resolve
         .push_bind(now)
         .push(", last_run_id = ")
         .push_bind(run.to_string());
     resolve
         .push(" WHERE status = 'open' AND workspace = ")
-        .push_bind(workspace.to_string());
-    resolve.push(" AND slx = ").push_bind(slx.to_string());
-    resolve.push(" AND task_name IN (");
-    let mut tasks = resolve.separated(", ");
-    for task in passed {
-        tasks.push_bind(task);
-    }
-    resolve.push(")");
+        .push_bind(workspace);
+    resolve.push(" AND slx = ").push_bind(slx);
+    resolve
+        .push(" AND task_name IN (")
+        .push_list(passed)
+        .push(")");
     if !raised.is_empty() {
-        resolve.push(" AND fingerprint NOT IN (");
-        let mut fps = resolve.separated(", ");
-        for fp in raised {
-            fps.push_bind(fp);
-        }
-        resolve.push(")");
+        resolve
+            .push(" AND fingerprint NOT IN (")
+            .push_list(raised)
+            .push(")");
     }
-    resolve.build().execute(&mut **tx).await?;
+    resolve.build()?.execute(&mut **tx).await?;
     Ok(())
 }
 
 impl Store {
     /// Issues matching `filter`: most severe first, then most recent.
     pub async fn issues(&self, filter: &IssueFilter) -> ApiResult<Vec<IssueView>> {
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = Sql::new(
             "SELECT id, workspace, slx, task_name, title, severity, status, occurrences, first_seen_at, last_seen_at,
                resolved_at, last_run_id, issue_json FROM issues WHERE 1 = 1",
         );
@@ -120,9 +116,9 @@ impl Store {
             query.push(" AND status = ").push_bind(status.as_str());
         }
         query
-            .push(" ORDER BY status = 'open' DESC, severity, last_seen_at DESC LIMIT ")
+            .push(" ORDER BY CASE WHEN status = 'open' THEN 0 ELSE 1 END, severity, last_seen_at DESC LIMIT ")
             .push_bind(filter.limit.clamp(1, 1000) as i64);
-        let rows = query.build().fetch_all(&self.read).await?;
+        let rows = query.build()?.fetch_all(&self.read).await?;
         Ok(rows
             .into_iter()
             .map(|r| {

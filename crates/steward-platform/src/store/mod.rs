@@ -1,10 +1,9 @@
-//! Persistence: SQLite through sqlx, migrations embedded in the binary.
-//!
-//! Writes go through a single connection, so SQLite never has to upgrade a read transaction
-//! to a write one (which fails instead of waiting); reads use a pool of their own.
+//! Persistence: SQLite (embedded default) or PostgreSQL (several platform replicas) through
+//! sqlx, migrations embedded in the binary. See [`db`] for what differs between the two.
 
 mod alerts;
 mod artifacts;
+pub mod db;
 mod issues;
 mod runners;
 mod runs;
@@ -12,6 +11,7 @@ pub(crate) mod sli;
 mod workspaces;
 
 pub use alerts::AlertState;
+pub use db::Backend;
 pub use issues::IssueFilter;
 pub use runners::{RunnerRecord, new_secret, secret_hash};
 pub use runs::{Completion, LeaseOutcome, PollState, RunFilter};
@@ -20,58 +20,36 @@ pub use workspaces::SlxRecord;
 
 use crate::error::ApiResult;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
-use std::str::FromStr;
+use sqlx::{AnyPool, Row};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// The platform's database.
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
     series: Arc<Mutex<sli::SeriesCache>>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
-    /// and applies the migrations.
+    /// Opens the database at `url` (`sqlite://path`, `sqlite::memory:` or
+    /// `postgres://user:password@host/db`), creating a SQLite file if needed, and applies the
+    /// migrations.
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&write)
-            .await
-            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        // An in-memory database exists once per connection: share the writer for reads too.
-        let read = if memory {
-            write.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.read_only(true))
-                .await?
-        };
+        let backend = Backend::of_url(url)?;
+        let pools = db::connect(url, backend).await?;
         Ok(Store {
-            read,
-            write,
+            read: pools.read,
+            write: pools.write,
+            backend,
             series: Arc::default(),
         })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// A setting, or `None`.

@@ -1,10 +1,11 @@
 //! Run sessions, the run queue and its leases, and run completion.
 
+use super::db::Sql;
 use super::sli::{self, Batch};
 use super::{Store, issues, json, now_ms, time, uuid};
 use crate::error::{ApiError, ApiResult};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use std::collections::HashSet;
 use steward_model::api::{RunView, SessionView};
 use steward_model::run::{RunKind, RunResult, RunSpec, RunStatus};
@@ -57,7 +58,7 @@ pub enum Completion {
 
 const RUN_COLUMNS: &str = "id, session_id, workspace, slx, kind, status, location, spec_json, attempts, runner_id, created_at, started_at, finished_at, result_json";
 
-fn run_view(row: &SqliteRow) -> RunView {
+fn run_view(row: &AnyRow) -> RunView {
     let spec: Option<RunSpec> = json(&row.get::<String, _>(7));
     RunView {
         id: uuid(&row.get::<String, _>(0)),
@@ -174,8 +175,7 @@ impl Store {
 
     /// Runs matching `filter`, newest first.
     pub async fn runs(&self, filter: &RunFilter) -> ApiResult<Vec<RunView>> {
-        let mut query =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
+        let mut query = Sql::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
         if let Some(workspace) = &filter.workspace {
             query.push(" AND workspace = ").push_bind(workspace.clone());
         }
@@ -196,14 +196,16 @@ impl Store {
         query
             .push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(filter.limit.clamp(1, 1000) as i64);
-        let rows = query.build().fetch_all(&self.read).await?;
+        let rows = query.build()?.fetch_all(&self.read).await?;
         Ok(rows.iter().map(run_view).collect())
     }
 
     /// Runs waiting and running.
     pub async fn queue_depth(&self) -> ApiResult<(u64, u64)> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(status = 'queued'), 0), COALESCE(SUM(status = 'running'), 0) FROM runs WHERE status IN ('queued', 'running')",
+            "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0)
+             FROM runs WHERE status IN ('queued', 'running')",
         )
         .fetch_one(&self.read)
         .await?;
@@ -215,7 +217,11 @@ impl Store {
     pub async fn request_cancel(&self, id: Uuid) -> ApiResult<(RunView, String)> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let row = sqlx::query("SELECT status, location, started_at FROM runs WHERE id = $1")
+        let sql = format!(
+            "SELECT status, location, started_at FROM runs WHERE id = $1{}",
+            self.backend.for_update()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?
@@ -272,18 +278,16 @@ impl Store {
         .await?;
         let mut state = PollState::default();
         if !request.running.is_empty() {
-            let mut renew = QueryBuilder::<Sqlite>::new("UPDATE runs SET lease_expires_at = ");
+            let mut renew = Sql::new("UPDATE runs SET lease_expires_at = ");
             renew.push_bind(now + lease_ttl_ms);
             renew
                 .push(" WHERE status = 'running' AND runner_id = ")
                 .push_bind(runner.to_string());
-            renew.push(" AND lease_id IN (");
-            let mut list = renew.separated(", ");
-            for lease in &request.running {
-                list.push_bind(lease.to_string());
-            }
-            renew.push(")");
-            renew.build().execute(&mut *tx).await?;
+            renew
+                .push(" AND lease_id IN (")
+                .push_list(request.running.iter().map(Uuid::to_string))
+                .push(")");
+            renew.build()?.execute(&mut *tx).await?;
 
             let held = sqlx::query("SELECT id, lease_id, cancel_requested FROM runs WHERE status = 'running' AND runner_id = $1")
                 .bind(runner.to_string())
@@ -327,16 +331,20 @@ impl Store {
         }
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let ids: Vec<String> = sqlx::query(
-            "SELECT id FROM runs WHERE location = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2",
-        )
-        .bind(location)
-        .bind(max as i64)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect();
+        // On PostgreSQL another replica may be leasing from the same queue: rows it holds are
+        // skipped, not waited for, and the update below re-checks the status anyway.
+        let sql = format!(
+            "SELECT id FROM runs WHERE location = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2{}",
+            self.backend.skip_locked()
+        );
+        let ids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(location)
+            .bind(max as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
         let mut leases = Vec::with_capacity(ids.len());
         let mut waited = Vec::with_capacity(ids.len());
         for id in ids {
@@ -389,7 +397,13 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let (workspace, slx, kind) = match (request.lease_id, &request.spec) {
             (Some(lease), _) => {
-                let row = sqlx::query("SELECT status, lease_id, runner_id, workspace, slx, kind FROM runs WHERE id = $1")
+                // Locked on PostgreSQL, so two replicas recording the same completion at once
+                // see each other's status.
+                let sql = format!(
+                    "SELECT status, lease_id, runner_id, workspace, slx, kind FROM runs WHERE id = $1{}",
+                    self.backend.for_update()
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(run_id.to_string())
                     .fetch_optional(&mut *tx)
                     .await?
@@ -483,7 +497,7 @@ impl Store {
         for lease in leases {
             let row = sqlx::query(
                 "UPDATE runs SET status = 'queued', lease_id = NULL, runner_id = NULL, lease_expires_at = NULL,
-                   attempts = MAX(attempts - 1, 0)
+                   attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
                  WHERE lease_id = $1 AND runner_id = $2 AND status = 'running' AND cancel_requested = 0
                  RETURNING location",
             )
@@ -502,13 +516,15 @@ impl Store {
     pub async fn expire_leases(&self) -> ApiResult<Vec<String>> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT id, location, attempts, max_attempts, cancel_requested, started_at FROM runs
-             WHERE status = 'running' AND lease_expires_at < $1",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+             WHERE status = 'running' AND lease_expires_at < $1{}",
+            self.backend.skip_locked()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut requeued = Vec::new();
         for row in rows {
             let id: String = row.get(0);

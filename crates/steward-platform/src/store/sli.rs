@@ -2,9 +2,10 @@
 //! rollups (count, sum, min, max, last) are small rows clustered by (series, time), so writes
 //! append and range reads are one index walk. Rollups outlive the raw points for long ranges.
 
+use super::db::Sql;
 use super::{Store, json, now_ms, time, uuid};
 use crate::error::ApiResult;
-use sqlx::{Acquire, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Acquire, Any, AnyConnection, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use steward_model::api::SliValue;
@@ -148,7 +149,7 @@ pub(crate) struct SeriesCache {
 
 /// Ids of `keys`, creating the series that do not exist yet.
 async fn ensure_series(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cache: &Arc<Mutex<SeriesCache>>,
     keys: &[SeriesKey],
 ) -> ApiResult<Vec<i64>> {
@@ -192,7 +193,7 @@ async fn ensure_series(
 /// whose series already has one at that millisecond is a repeated delivery: it is ignored and
 /// does not count twice in the rollups.
 pub(crate) async fn insert(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     cache: &Arc<Mutex<SeriesCache>>,
     batch: &Batch,
 ) -> ApiResult<()> {
@@ -212,17 +213,16 @@ pub(crate) async fn insert(
         // Repeats are rare: insert the chunk at once, and only when some row was already there
         // undo it and go row by row to learn which ones were new.
         let mut savepoint = tx.begin().await?;
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO points (series, time, value, run_id) ");
-        insert.push_values(chunk, |mut row, s| {
-            row.push_bind(ids[s.key as usize])
-                .push_bind(s.time)
-                .push_bind(s.value)
-                .push_bind(s.run.map(|r| r.to_string()));
+        let mut insert = Sql::new("INSERT INTO points (series, time, value, run_id) ");
+        insert.push_values(chunk, |row, s| {
+            row.bind(ids[s.key as usize])
+                .bind(s.time)
+                .bind(s.value)
+                .bind(s.run.map(|r| r.to_string()));
         });
         insert.push(" ON CONFLICT DO NOTHING");
         let inserted = insert
-            .build()
+            .build()?
             .persistent(true)
             .execute(&mut *savepoint)
             .await?;
@@ -249,29 +249,29 @@ pub(crate) async fn insert(
     }
     let buckets: Vec<_> = buckets.into_iter().collect();
     for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
-        let mut upsert = QueryBuilder::<Sqlite>::new(
+        let mut upsert = Sql::new(
             "INSERT INTO rollups (series, bucket, count, sum, min, max, last, last_time) ",
         );
-        upsert.push_values(chunk, |mut row, ((series, bucket), b)| {
-            row.push_bind(*series)
-                .push_bind(*bucket)
-                .push_bind(b.count as i64)
-                .push_bind(b.sum)
-                .push_bind(b.min)
-                .push_bind(b.max)
-                .push_bind(b.last.0)
-                .push_bind(b.last.1);
+        upsert.push_values(chunk, |row, ((series, bucket), b)| {
+            row.bind(*series)
+                .bind(*bucket)
+                .bind(b.count as i64)
+                .bind(b.sum)
+                .bind(b.min)
+                .bind(b.max)
+                .bind(b.last.0)
+                .bind(b.last.1);
         });
         upsert.push(
             " ON CONFLICT (series, bucket) DO UPDATE SET
                count = rollups.count + excluded.count,
                sum = rollups.sum + excluded.sum,
-               min = MIN(rollups.min, excluded.min),
-               max = MAX(rollups.max, excluded.max),
+               min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
+               max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END,
                last = CASE WHEN excluded.last_time >= rollups.last_time THEN excluded.last ELSE rollups.last END,
-               last_time = MAX(rollups.last_time, excluded.last_time)",
+               last_time = CASE WHEN excluded.last_time > rollups.last_time THEN excluded.last_time ELSE rollups.last_time END",
         );
-        upsert.build().persistent(true).execute(&mut **tx).await?;
+        upsert.build()?.persistent(true).execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use super::{Store, json, now_ms, time};
 use crate::error::{ApiError, ApiResult};
 use sha2::{Digest, Sha256};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use steward_model::api::{ImportReport, SliValue, SlxView, WorkspaceView};
 use steward_model::run::{RunResult, RunSpec, RunStatus};
@@ -42,6 +42,7 @@ impl Store {
         let name = tree.name().to_string();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
+        self.backend.serialize_imports(&mut tx).await?;
         let other_files: BTreeMap<&String, &String> = tree
             .files
             .iter()
@@ -134,6 +135,7 @@ impl Store {
     /// Removes a workspace with its SLXs (runs and issues stay as history).
     pub async fn delete_workspace(&self, name: &str, default_location: &str) -> ApiResult<()> {
         let mut tx = self.write.begin().await?;
+        self.backend.serialize_imports(&mut tx).await?;
         let deleted = sqlx::query("DELETE FROM workspaces WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -198,7 +200,7 @@ impl Store {
     /// SLXs of a workspace with their latest SLI value and open issue count.
     pub async fn slx_views(&self, workspace: &str) -> ApiResult<Vec<SlxView>> {
         let rows = sqlx::query(
-            "SELECT s.name, s.full_name, s.alias, s.statement, s.sli_json, s.runbook_json IS NOT NULL,
+            "SELECT s.name, s.full_name, s.alias, s.statement, s.sli_json, CASE WHEN s.runbook_json IS NULL THEN 0 ELSE 1 END,
                (SELECT p.value FROM series x JOIN points p ON p.series = x.id
                   WHERE x.workspace = s.workspace AND x.slx = s.name AND x.metric = '' ORDER BY p.time DESC LIMIT 1),
                (SELECT p.time FROM series x JOIN points p ON p.series = x.id
@@ -222,7 +224,7 @@ impl Store {
                     alias: r.get(2),
                     statement: r.get(3),
                     has_sli: sli.is_some(),
-                    has_runbook: r.get::<bool, _>(5),
+                    has_runbook: r.get::<i64, _>(5) != 0,
                     interval_seconds: sli.as_ref().map(SliSpec::interval),
                     latest_sli: value.zip(at).map(|(value, at)| SliValue {
                         metric: String::new(),
@@ -240,7 +242,7 @@ impl Store {
     pub async fn slx(&self, workspace: &str, name: &str) -> ApiResult<SlxRecord> {
         let row = sqlx::query(
             "SELECT name, full_name, sli_json, runbook_json, files_json FROM slxs
-             WHERE workspace = $1 AND (name = $2 OR full_name = $2) ORDER BY name = $2 DESC LIMIT 1",
+             WHERE workspace = $1 AND (name = $2 OR full_name = $2) ORDER BY CASE WHEN name = $2 THEN 0 ELSE 1 END LIMIT 1",
         )
         .bind(workspace)
         .bind(name)
@@ -320,7 +322,7 @@ fn version_of(slis: &[SliAssignment]) -> String {
 /// Rebuilds every location's SLI set from the SLXs, inside the import transaction, so a poll
 /// never sees SLXs and desired state disagree.
 async fn recompute_desired_state(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     default_location: &str,
 ) -> ApiResult<()> {
     let rows = sqlx::query("SELECT workspace, name, sli_json FROM slxs WHERE sli_json IS NOT NULL ORDER BY workspace, name")

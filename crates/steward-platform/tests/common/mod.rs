@@ -9,6 +9,7 @@ use std::time::Duration;
 use steward_model::run::{RunResult, RunStatus, TaskOutcome, TaskStatus};
 use steward_model::wire::{CompleteRequest, PollRequest, PollResponse, RegisterResponse};
 use steward_platform::{Platform, PlatformConfig};
+pub use steward_testkit::TestDb;
 use uuid::Uuid;
 
 pub const TOKEN: &str = "stw_reg_test";
@@ -20,9 +21,11 @@ pub struct TestPlatform {
     _dir: tempfile::TempDir,
 }
 
-pub async fn start(tune: impl FnOnce(&mut PlatformConfig)) -> TestPlatform {
+/// A platform on `db` (a fresh database each time), tuned by `tune`.
+pub async fn start(db: &TestDb, tune: impl FnOnce(&mut PlatformConfig)) -> TestPlatform {
     let dir = tempfile::tempdir().unwrap();
     let mut config = PlatformConfig::new(dir.path().to_path_buf());
+    config.database_url = tokio::task::block_in_place(|| db.url());
     config.listen = ([127, 0, 0, 1], 0).into();
     config.poll_timeout = Duration::from_millis(700);
     config

@@ -158,47 +158,63 @@ fn main() {
         }
         println!("decode only:        {:>10.0} points/s", decoded as f64 / started.elapsed().as_secs_f64());
         let store_dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", store_dir.path().join("s.db").display())).await.unwrap();
+        let store = Store::open(&format!("sqlite://{}", store_dir.path().join("s.db").display()))
+            .await
+            .unwrap();
         let batches: Vec<Batch> = (0..200).map(|r| batch(1_700_000_000_000 + r * 2_000)).collect();
         let started = Instant::now();
         for batch in &batches {
             store.insert_batch(None, batch).await.unwrap();
         }
         let stored = batches.len() * POINTS_PER_REQUEST;
-        println!("store only:         {:>10.0} points/s", stored as f64 / started.elapsed().as_secs_f64());
-        // Experiment: ten requests' worth per transaction.
-        let big: Vec<Batch> = (0..20).map(|g| {
-            let mut b = batch(1_800_000_000_000 + g * 20_000);
-            for r in 1..10 {
-                let more = batch(1_800_000_000_000 + g * 20_000 + r * 2_000);
-                b.samples.extend(more.samples);
-            }
-            b
-        }).collect();
-        let started = Instant::now();
-        for batch in &big {
-            store.insert_batch(None, batch).await.unwrap();
-        }
-        println!("store only x10:     {:>10.0} points/s", stored as f64 / started.elapsed().as_secs_f64());
+        println!(
+            "store only:         {:>10.0} points/s",
+            stored as f64 / started.elapsed().as_secs_f64()
+        );
         store.close().await;
 
-        // Full ingest over HTTP, requests prepared beforehand.
-        let bodies: Vec<Vec<u8>> = (0..400).map(|r| request(1_700_000_000_000_000_000 + r * 2_000_000_000)).collect();
-        let started = Instant::now();
-        let mut sent = 0;
-        for body in bodies {
-            let response = http
-                .post(format!("{url}/v1/metrics"))
-                .header("content-type", "application/x-protobuf")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
-            sent += POINTS_PER_REQUEST;
+        // Full ingest over HTTP, requests prepared beforehand: one sender waiting for each
+        // answer, then several at once (as many runners pushing), whose pushes share commits.
+        let mut next = 0u64;
+        for senders in [1usize, 8] {
+            let bodies: Vec<Vec<u8>> = (0..400)
+                .map(|_| {
+                    next += 1;
+                    request(1_700_000_000_000_000_000 + next * 2_000_000_000)
+                })
+                .collect();
+            let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..senders {
+                let (queue, http, url) = (queue.clone(), http.clone(), url.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut sent = 0;
+                    loop {
+                        let Some(body) = queue.lock().unwrap().pop() else { break };
+                        let response = http
+                            .post(format!("{url}/v1/metrics"))
+                            .header("content-type", "application/x-protobuf")
+                            .body(body)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(response.status().is_success());
+                        sent += POINTS_PER_REQUEST;
+                    }
+                    sent
+                }));
+            }
+            let mut sent = 0;
+            for task in tasks {
+                sent += task.await.unwrap();
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            println!(
+                "ingest, {senders} sender(s): {:>10.0} points/s  ({sent} points, {POINTS_PER_REQUEST} per request, {elapsed:.2} s)",
+                sent as f64 / elapsed
+            );
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        println!("ingest (stored):    {:>10.0} points/s  ({sent} points, {POINTS_PER_REQUEST} per request, {elapsed:.2} s)", sent as f64 / elapsed);
 
         // Push-to-queryable latency: one point, then poll the query API until it is there.
         let mut latencies = Vec::new();

@@ -51,12 +51,30 @@ pub enum ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                ApiError::Unavailable(error)
-            }
-            _ => ApiError::Database(error),
+        if unavailable(&error) {
+            ApiError::Unavailable(error)
+        } else {
+            ApiError::Database(error)
         }
+    }
+}
+
+/// Whether `error` says the database cannot be reached right now (as opposed to a query it
+/// refused): no connection to be had, a connection that broke, a server shutting down or
+/// starting up. Such a transaction was rolled back, so retrying is safe.
+pub(crate) fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08: connection exception; 57P01-57P03: the server is shutting
+        // down, crashed, or is starting up.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 

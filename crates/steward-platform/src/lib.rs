@@ -157,7 +157,7 @@ pub(crate) struct AppState {
     public_url: String,
     signer: UrlSigner,
     artifacts: ArtifactBackend,
-    wakeups: Wakeups,
+    wakeups: Arc<Wakeups>,
     shutdown: CancellationToken,
     telemetry: Arc<telemetry::Telemetry>,
     metric_index: series::MetricIndex,
@@ -234,7 +234,7 @@ impl Platform {
             signer,
             public_url: public_url.trim_end_matches('/').to_string(),
             store,
-            wakeups: Wakeups::default(),
+            wakeups: Arc::default(),
             shutdown,
             telemetry,
             metric_index: series::MetricIndex::new(),
@@ -283,6 +283,13 @@ impl Platform {
             }
             None => (None, None),
         };
+        if state.store.backend() == store::Backend::Postgres {
+            tasks.extend(state.wakeups.join_replicas(
+                url.clone(),
+                state.store.clone(),
+                state.shutdown.clone(),
+            ));
+        }
         tasks.push(tokio::spawn(sweep_leases(state.clone())));
         tasks.push(tokio::spawn(sweep_alerts(state.clone())));
         tasks.push(tokio::spawn(series::evaluate_dirty(state.clone())));

@@ -244,6 +244,64 @@ async fn relayed_batches_are_stored_once_and_queried_by_step(db: TestDb) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// Pushes arriving together share commits: every distinct point is stored once, every
+/// batch id counts once however many copies race, and each push hears its own answer.
+async fn concurrent_pushes_are_each_stored_once(db: TestDb) {
+    let p = start(&db, |_| {}).await;
+    p.import(&web_files()).await;
+    let runner = std::sync::Arc::new(p.runner().await);
+    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let mut sends = Vec::new();
+    for b in 0..20i64 {
+        let batch_id = Uuid::now_v7();
+        let points: Vec<Value> = (0..50)
+            .map(|i| {
+                point(
+                    "web__sli",
+                    (b * 50 + i) as f64,
+                    base + chrono::Duration::milliseconds(b * 50 + i),
+                )
+            })
+            .collect();
+        let body = json!({ "batchId": batch_id, "points": points });
+        // Each batch is sent three times at once, as a relay retrying a lost answer would.
+        for _ in 0..3 {
+            let (runner, body) = (runner.clone(), body.clone());
+            sends.push(tokio::spawn(async move {
+                let (status, answer) = runner.post("/api/v1/runner/metrics", &body).await;
+                assert_eq!(status, StatusCode::OK, "{answer}");
+                (body["batchId"].clone(), answer["duplicate"] == false)
+            }));
+        }
+    }
+    let mut fresh_per_batch: std::collections::HashMap<String, usize> = Default::default();
+    for send in sends {
+        let (id, fresh) = send.await.unwrap();
+        *fresh_per_batch.entry(id.to_string()).or_default() += usize::from(fresh);
+    }
+    assert_eq!(fresh_per_batch.len(), 20);
+    assert!(
+        fresh_per_batch.values().all(|n| *n == 1),
+        "each batch id stored by exactly one of its copies: {fresh_per_batch:?}"
+    );
+    let since = urlencode(&base.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let (_, counts) = p
+        .get(&format!(
+            "/api/v1/workspaces/demo/slxs/web/sli-values?metric=value&since={since}&step=1h&agg=count"
+        ))
+        .await;
+    let total: f64 = counts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["value"].as_f64().unwrap())
+        .sum();
+    assert_eq!(
+        total, 1000.0,
+        "20 batches of 50 points, none twice: {counts}"
+    );
+}
+
 fn urlencode(text: &str) -> String {
     text.replace(':', "%3A").replace('+', "%2B")
 }
@@ -393,4 +451,5 @@ steward_testkit::on_both_databases!(
     thresholds_fire_after_their_hold_and_resolve,
     an_sli_without_values_for_three_intervals_raises_no_data,
     prometheus_exposition_has_sli_values_and_platform_gauges,
+    concurrent_pushes_are_each_stored_once,
 );

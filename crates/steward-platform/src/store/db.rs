@@ -145,7 +145,8 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
                 // which WAL keeps crash-safe.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8000;",
                 )
                 .await?;
                 Ok(())
@@ -168,18 +169,22 @@ fn sqlite_url(url: &str, mode: Option<&str>) -> String {
     format!("{path}?{}", params.join("&"))
 }
 
-/// SQL text with numbered placeholders and their arguments. sqlx's `QueryBuilder` writes `?`
-/// for the `Any` driver, which PostgreSQL does not read; `$n` both databases do.
+/// SQL text built in pieces, with placeholders in the form each database reads best:
+/// PostgreSQL needs `$n`; SQLite reads those too, but looks each numbered name up by a linear
+/// scan, which makes a statement with thousands of them (a batch insert) quadratic, so it gets
+/// plain `?`. (sqlx's `QueryBuilder` writes `?` for the `Any` driver whatever the database.)
 pub(crate) struct Sql {
+    backend: Backend,
     text: String,
     args: AnyArguments,
     error: Option<BoxDynError>,
 }
 
 impl Sql {
-    /// Starts with `text`.
-    pub(crate) fn new(text: impl Into<String>) -> Self {
+    /// Starts with `text`, which holds no placeholders.
+    pub(crate) fn new(backend: Backend, text: impl Into<String>) -> Self {
         Sql {
+            backend,
             text: text.into(),
             args: AnyArguments::default(),
             error: None,
@@ -197,8 +202,13 @@ impl Sql {
         if let Err(error) = self.args.add(value) {
             self.error.get_or_insert(error);
         }
-        self.text.push('$');
-        self.text.push_str(&self.args.len().to_string());
+        match self.backend {
+            Backend::Sqlite => self.text.push('?'),
+            Backend::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.args.len().to_string());
+            }
+        }
         self
     }
 
@@ -274,17 +284,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_numbered_across_pieces() {
-        let mut sql = Sql::new("UPDATE t SET a = ");
+    fn placeholders_follow_the_backend_across_pieces() {
+        let mut sql = Sql::new(Backend::Postgres, "UPDATE t SET a = ");
         sql.push_bind(1i64).push(" WHERE b IN (");
         sql.push_list(["x", "y"]).push(")");
         assert_eq!(sql.text, "UPDATE t SET a = $1 WHERE b IN ($2, $3)");
-        let mut rows = Sql::new("INSERT INTO t (a, b) ");
+        let mut rows = Sql::new(Backend::Postgres, "INSERT INTO t (a, b) ");
         rows.push_values([(1i64, "p"), (2, "q")], |row, (a, b)| {
             row.bind(a).bind(b);
         });
         assert_eq!(rows.text, "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
         assert_eq!(rows.args.len(), 4);
+        let mut rows = Sql::new(Backend::Sqlite, "INSERT INTO t (a, b) ");
+        rows.push_values([(1i64, "p"), (2, "q")], |row, (a, b)| {
+            row.bind(a).bind(b);
+        });
+        assert_eq!(rows.text, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
     }
 
     #[test]

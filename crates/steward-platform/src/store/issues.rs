@@ -1,7 +1,7 @@
 //! Issues: deduplicated by fingerprint (workspace, SLX, task, title), counted per run that
 //! raises them, and resolved when a passing run of the same task no longer raises them.
 
-use super::db::Sql;
+use super::db::{Backend, Sql};
 use super::{Store, json, now_ms, time, uuid};
 use crate::error::ApiResult;
 use sha2::{Digest, Sha256};
@@ -38,6 +38,7 @@ pub fn fingerprint(workspace: &str, slx: &str, task: &str, title: &str) -> Strin
 /// Records the issues of one run and resolves those its passing tasks no longer raise.
 pub(super) async fn apply(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     workspace: &str,
     slx: &str,
     run: Uuid,
@@ -76,7 +77,10 @@ pub(super) async fn apply(
     if passed.is_empty() {
         return Ok(());
     }
-    let mut resolve = Sql::new("UPDATE issues SET status = 'resolved', resolved_at = ");
+    let mut resolve = Sql::new(
+        backend,
+        "UPDATE issues SET status = 'resolved', resolved_at = ",
+    );
     resolve
         .push_bind(now)
         .push(", last_run_id = ")
@@ -103,6 +107,7 @@ impl Store {
     /// Issues matching `filter`: most severe first, then most recent.
     pub async fn issues(&self, filter: &IssueFilter) -> ApiResult<Vec<IssueView>> {
         let mut query = Sql::new(
+            self.backend,
             "SELECT id, workspace, slx, task_name, title, severity, status, occurrences, first_seen_at, last_seen_at,
                resolved_at, last_run_id, issue_json FROM issues WHERE 1 = 1",
         );

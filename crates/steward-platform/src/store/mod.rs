@@ -4,6 +4,7 @@
 mod alerts;
 mod artifacts;
 pub mod db;
+mod ingest;
 mod issues;
 mod runners;
 mod runs;
@@ -30,6 +31,7 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     series: Arc<Mutex<sli::SeriesCache>>,
+    ingest: ingest::Ingest,
 }
 
 impl Store {
@@ -39,12 +41,29 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let backend = Backend::of_url(url)?;
         let pools = db::connect(url, backend).await?;
+        let series = Arc::default();
+        let ingest = ingest::Ingest::start(pools.write.clone(), backend, Arc::clone(&series));
         Ok(Store {
             read: pools.read,
             write: pools.write,
             backend,
-            series: Arc::default(),
+            series,
+            ingest,
         })
+    }
+
+    /// Sends `payload` on the PostgreSQL notification `channel` (nothing on SQLite, where
+    /// one process is all there is).
+    pub(crate) async fn notify(&self, channel: &str, payload: &str) -> ApiResult<()> {
+        if self.backend == Backend::Postgres {
+            // `pg_notify` returns `void`, which the Any driver cannot read: select around it.
+            sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS sent")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Which database this is.

@@ -175,7 +175,10 @@ impl Store {
 
     /// Runs matching `filter`, newest first.
     pub async fn runs(&self, filter: &RunFilter) -> ApiResult<Vec<RunView>> {
-        let mut query = Sql::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
+        let mut query = Sql::new(
+            self.backend,
+            format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"),
+        );
         if let Some(workspace) = &filter.workspace {
             query.push(" AND workspace = ").push_bind(workspace.clone());
         }
@@ -278,7 +281,7 @@ impl Store {
         .await?;
         let mut state = PollState::default();
         if !request.running.is_empty() {
-            let mut renew = Sql::new("UPDATE runs SET lease_expires_at = ");
+            let mut renew = Sql::new(self.backend, "UPDATE runs SET lease_expires_at = ");
             renew.push_bind(now + lease_ttl_ms);
             renew
                 .push(" WHERE status = 'running' AND runner_id = ")
@@ -477,14 +480,14 @@ impl Store {
                 ));
             }
         };
-        issues::apply(&mut tx, &workspace, &slx, run_id, result).await?;
+        issues::apply(&mut tx, self.backend, &workspace, &slx, run_id, result).await?;
         super::artifacts::record(&mut tx, run_id, &result.artifacts).await?;
         let batch = if kind == RunKind::Sli {
             sli::run_batch(&workspace, &slx, run_id, result)
         } else {
             Batch::default()
         };
-        sli::insert(&mut tx, &self.series, &batch).await?;
+        sli::insert(&mut tx, self.backend, &self.series, &[&batch]).await?;
         tx.commit().await?;
         Ok(Completion::Recorded(batch))
     }

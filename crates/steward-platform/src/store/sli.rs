@@ -2,8 +2,8 @@
 //! rollups (count, sum, min, max, last) are small rows clustered by (series, time), so writes
 //! append and range reads are one index walk. Rollups outlive the raw points for long ranges.
 
-use super::db::Sql;
-use super::{Store, json, now_ms, time, uuid};
+use super::db::{Backend, Sql};
+use super::{Store, json, time, uuid};
 use crate::error::ApiResult;
 use sqlx::{Acquire, Any, AnyConnection, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 pub const ROLLUP_MS: i64 = 5 * 60 * 1000;
 
 /// Rows per insert statement: the statement is prepared once and reused for every full chunk.
-const ROWS_PER_STATEMENT: usize = 500;
+const ROWS_PER_STATEMENT: usize = 2000;
 
 /// What a series is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -189,33 +189,43 @@ async fn ensure_series(
     Ok(ids)
 }
 
-/// Writes a batch and folds what was new into the rollups, in the caller's transaction. A point
-/// whose series already has one at that millisecond is a repeated delivery: it is ignored and
-/// does not count twice in the rollups.
+/// Writes batches and folds what was new into the rollups, in the caller's transaction. A
+/// point whose series already has one at that millisecond is a repeated delivery: it is ignored
+/// and does not count twice in the rollups.
 pub(crate) async fn insert(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     cache: &Arc<Mutex<SeriesCache>>,
-    batch: &Batch,
+    batches: &[&Batch],
 ) -> ApiResult<()> {
-    if batch.samples.is_empty() {
+    let mut rows = Vec::with_capacity(batches.iter().map(|b| b.samples.len()).sum());
+    for batch in batches {
+        if batch.samples.is_empty() {
+            continue;
+        }
+        let ids = ensure_series(tx, cache, &batch.keys).await?;
+        rows.extend(batch.samples.iter().map(|s| (ids[s.key as usize], *s)));
+    }
+    if rows.is_empty() {
         return Ok(());
     }
-    let ids = ensure_series(tx, cache, &batch.keys).await?;
+    // In key order, consecutive rows land in the same B-tree pages.
+    rows.sort_by_key(|(series, s)| (*series, s.time));
     let mut buckets: BTreeMap<(i64, i64), Bucket> = BTreeMap::new();
-    let mut fold = |s: &Sample| {
+    let mut fold = |series: i64, s: &Sample| {
         let point = Bucket::of(s.value, s.time);
         buckets
-            .entry((ids[s.key as usize], s.time - s.time.rem_euclid(ROLLUP_MS)))
+            .entry((series, s.time - s.time.rem_euclid(ROLLUP_MS)))
             .and_modify(|b| b.merge(&point))
             .or_insert(point);
     };
-    for chunk in batch.samples.chunks(ROWS_PER_STATEMENT) {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         // Repeats are rare: insert the chunk at once, and only when some row was already there
         // undo it and go row by row to learn which ones were new.
         let mut savepoint = tx.begin().await?;
-        let mut insert = Sql::new("INSERT INTO points (series, time, value, run_id) ");
-        insert.push_values(chunk, |row, s| {
-            row.bind(ids[s.key as usize])
+        let mut insert = Sql::new(backend, "INSERT INTO points (series, time, value, run_id) ");
+        insert.push_values(chunk, |row, (series, s)| {
+            row.bind(*series)
                 .bind(s.time)
                 .bind(s.value)
                 .bind(s.run.map(|r| r.to_string()));
@@ -228,28 +238,29 @@ pub(crate) async fn insert(
             .await?;
         if inserted.rows_affected() == chunk.len() as u64 {
             savepoint.commit().await?;
-            chunk.iter().for_each(&mut fold);
+            chunk.iter().for_each(|(series, s)| fold(*series, s));
             continue;
         }
         savepoint.rollback().await?;
-        for s in chunk {
+        for (series, s) in chunk {
             let inserted = sqlx::query(
                 "INSERT INTO points (series, time, value, run_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
-            .bind(ids[s.key as usize])
+            .bind(*series)
             .bind(s.time)
             .bind(s.value)
             .bind(s.run.map(|r| r.to_string()))
             .execute(&mut **tx)
             .await?;
             if inserted.rows_affected() == 1 {
-                fold(s);
+                fold(*series, s);
             }
         }
     }
     let buckets: Vec<_> = buckets.into_iter().collect();
     for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
         let mut upsert = Sql::new(
+            backend,
             "INSERT INTO rollups (series, bucket, count, sum, min, max, last, last_time) ",
         );
         upsert.push_values(chunk, |row, ((series, bucket), b)| {
@@ -277,25 +288,14 @@ pub(crate) async fn insert(
 }
 
 impl Store {
-    /// Stores a batch (an OTLP push, a relay batch) in one transaction; with an id, only once:
-    /// `false` when that batch was stored before (a relay retrying after a lost answer).
+    /// Stores a batch (an OTLP push, a relay batch), committed together with the batches that
+    /// arrive meanwhile (see [`super::ingest`]); with an id, only once: `false` when that batch
+    /// was stored before (a relay retrying after a lost answer).
     pub async fn insert_batch(&self, id: Option<Uuid>, batch: &Batch) -> ApiResult<bool> {
-        let mut tx = self.write.begin().await?;
-        if let Some(id) = id {
-            let fresh = sqlx::query("INSERT INTO metric_batches (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-                .bind(id.to_string())
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-            if !fresh {
-                return Ok(false);
-            }
+        if batch.samples.is_empty() && id.is_none() {
+            return Ok(true);
         }
-        insert(&mut tx, &self.series, batch).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.ingest.write(id, Arc::new(batch.clone())).await
     }
 
     async fn series_of(

@@ -135,6 +135,18 @@ pub struct PlatformArgs {
     /// How long a lease lives without a poll renewing it (at least 2s).
     #[arg(long, default_value = "60s", value_parser = lease_ttl)]
     pub lease_ttl: std::time::Duration,
+    /// How many times a run is handed out (its runner vanishing each time) before it ends as
+    /// an error.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// A runner that has not polled for this long is shown offline (stale before, online
+    /// while it polls within --lease-ttl).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub runner_offline_after: std::time::Duration,
+    /// The database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB for several replicas sharing
+    /// one PostgreSQL, or sqlite://PATH (default: steward.db in the data directory).
+    #[arg(long, env = "STEWARD_DATABASE_URL", hide_env_values = true, value_parser = database_url)]
+    pub database_url: Option<String>,
     /// How long raw SLI points are kept (five-minute rollups stay for --sli-rollup-retention).
     #[arg(long, default_value = "14d", value_parser = humantime::parse_duration)]
     pub sli_raw_retention: std::time::Duration,
@@ -407,6 +419,12 @@ fn location_name(text: &str) -> Result<String, String> {
     } else {
         Err("a location name holds letters, digits, '-', '_' and '.'".into())
     }
+}
+
+fn database_url(text: &str) -> Result<String, String> {
+    steward_platform::store::Backend::of_url(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn lease_ttl(text: &str) -> Result<std::time::Duration, String> {

@@ -333,6 +333,22 @@ fn slis_keep_running_while_the_platform_is_down_and_their_results_arrive_later()
         during.len(),
         "one value per run, each delivered once"
     );
+    // The relayed points pushed during the outage came out of the runner's spool, once each.
+    let external = wait_until("relayed points", Duration::from_secs(60), || {
+        let values = api(
+            &platform.url,
+            "/api/v1/workspaces/e2e/slxs/web/sli-values?metric=external&since=10m",
+        );
+        let mut got: Vec<f64> = values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["value"].as_f64().unwrap())
+            .collect();
+        got.sort_by(f64::total_cmp);
+        (got.len() >= 3).then_some(got)
+    });
+    assert_eq!(external, vec![1.0, 2.0, 3.0], "every relayed value once");
 }
 
 /// Pushes `web__sli__external = value` with the real OpenTelemetry SDK to a runner's receiver.

@@ -325,8 +325,11 @@ pub struct RunnerView {
     pub last_seen_at: DateTime<Utc>,
     /// Slots.
     pub capacity: u32,
-    /// Leased runs executing.
+    /// Leased runs executing, as the runner last reported.
     pub running: u32,
+    /// The runs the platform has leased to it and not seen end.
+    #[serde(default)]
+    pub running_run_ids: Vec<Uuid>,
 }
 
 /// An artifact of a run with a signed download URL.

@@ -62,6 +62,9 @@ pub struct PlatformConfig {
     pub poll_timeout: Duration,
     /// How many times a run is handed out before it is given up as `error`.
     pub max_attempts: u32,
+    /// A runner is `online` while it polled within the lease TTL, `stale` until this long
+    /// after its last poll, `offline` after.
+    pub runner_offline_after: Duration,
     /// Largest artifact accepted (runners cut bigger ones to fit).
     pub artifact_max_bytes: u64,
     /// An object store for artifacts (`s3://bucket/prefix`, `gs://...`, `az://...`); `None`
@@ -110,6 +113,7 @@ impl PlatformConfig {
             lease_ttl: Duration::from_secs(60),
             poll_timeout: Duration::from_secs(25),
             max_attempts: 3,
+            runner_offline_after: Duration::from_secs(300),
             artifact_max_bytes: 64 * 1024 * 1024,
             artifacts_url: None,
             artifacts_options: Vec::new(),
@@ -188,7 +192,7 @@ impl Platform {
         let store = Store::open(&url)
             .await
             .map_err(|cause| StartError::Database {
-                url: url.clone(),
+                url: store::db::redact(&url),
                 cause,
             })?;
         let key = store

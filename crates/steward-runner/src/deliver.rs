@@ -1,10 +1,13 @@
-//! Delivers spooled results: artifacts through signed URLs, then the completion. Retries with
-//! backoff while the platform is unreachable; drops what the platform refuses for good.
+//! Delivers results: artifacts through signed URLs, then the completion. Spooled results are
+//! retried with backoff while the platform is unreachable; what the platform refuses for good
+//! is dropped. A result the spool cannot take (a full disk) is delivered at once, or dropped
+//! and counted when the platform does not answer either ([`hand_over`]).
 
 use crate::Shared;
 use crate::client::CallError;
 use crate::poll::Backoff;
-use crate::spool::Delivery;
+use crate::spool::{Delivery, NotSpooled};
+use std::path::Path;
 use std::sync::Arc;
 
 enum Failure {
@@ -29,7 +32,8 @@ pub(crate) async fn deliver_forever(shared: Arc<Shared>) {
     loop {
         let mut stuck = false;
         for delivery in shared.spool.pending() {
-            match deliver(&shared, delivery.clone()).await {
+            let dir = shared.spool.artifacts_dir(delivery.run_id);
+            match deliver(&shared, delivery.clone(), &dir).await {
                 Ok(recorded) => {
                     backoff.reset();
                     if !recorded {
@@ -67,10 +71,38 @@ pub(crate) async fn deliver_forever(shared: Arc<Shared>) {
     }
 }
 
-/// Uploads the artifacts and completes the run; `Ok(false)` when it had been recorded before.
-async fn deliver(shared: &Shared, mut delivery: Delivery) -> Result<bool, Failure> {
+/// Spools a finished run's result for the delivery loop. When the spool cannot take it, the
+/// result goes to the platform at once; when that fails too it is dropped and counted (a
+/// leased run is then run again once its lease lapses; an SLI measurement is lost).
+pub(crate) async fn hand_over(shared: &Shared, delivery: Delivery) {
+    let Err(NotSpooled { artifacts, error }) = shared.spool.submit(&delivery) else {
+        return;
+    };
+    let run = delivery.run_id;
+    let leased = delivery.lease_id.is_some();
+    match deliver(shared, delivery, &artifacts).await {
+        Ok(_) => {
+            tracing::warn!(run = %run, %error, "Result delivered without the spool, which cannot be written.")
+        }
+        Err(Failure::Refused(message)) => {
+            tracing::warn!(run = %run, %message, "The platform refused a result; dropped.")
+        }
+        Err(Failure::Retry(message)) => {
+            shared.spool.count_dropped();
+            if leased {
+                tracing::error!(run = %run, %error, %message, "Result dropped: the spool cannot be written and the platform did not answer; the run is retried when its lease lapses.");
+            } else {
+                tracing::error!(run = %run, %error, %message, "SLI result dropped: the spool cannot be written and the platform did not answer.");
+            }
+        }
+    }
+    shared.spool.remove(run);
+}
+
+/// Uploads the artifacts (from `dir`) and completes the run; `Ok(false)` when it had been
+/// recorded before.
+async fn deliver(shared: &Shared, mut delivery: Delivery, dir: &Path) -> Result<bool, Failure> {
     let credential = shared.credential();
-    let dir = shared.spool.artifacts_dir(delivery.run_id);
     let mut uploaded = Vec::new();
     for artifact in std::mem::take(&mut delivery.result.artifacts) {
         let name = artifact.name.clone();

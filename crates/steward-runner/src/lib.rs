@@ -228,7 +228,11 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         return Ok(()); // shut down while waiting for the platform
     };
     tracing::info!(runner = %registration.runner_id, location = %registration.location, platform = %client.base(), "Runner registered.");
-    let spool = Spool::open(config.state_dir.join("spool")).map_err(|e| Error::Io {
+    let spool = Spool::open(
+        config.state_dir.join("spool"),
+        config.state_dir.join("staging"),
+    )
+    .map_err(|e| Error::Io {
         path: config.state_dir.join("spool"),
         cause: e,
     })?;

@@ -269,7 +269,7 @@ async fn run_leased(shared: Arc<Shared>, lease: Lease, cancel: CancellationToken
         _ = cancel.cancelled() => None,
         permit = shared.slots.clone().acquire_owned() => Some(permit.expect("slots are never closed")),
     };
-    let out_dir = shared.spool.artifacts_dir(spec.run_id);
+    let out_dir = shared.spool.staging_dir(spec.run_id);
     let result = match (&permit, shared.secrets.resolve(&spec.secrets)) {
         (None, _) => RunResult::error(
             RunStatus::Cancelled,
@@ -310,7 +310,5 @@ async fn run_leased(shared: Arc<Shared>, lease: Lease, cancel: CancellationToken
         spec: None,
         result,
     };
-    if let Err(error) = shared.spool.submit(&delivery) {
-        tracing::error!(run = %spec.run_id, %error, "Cannot spool a result; the lease will expire and the run be retried.");
-    }
+    crate::deliver::hand_over(&shared, delivery).await;
 }

@@ -110,7 +110,7 @@ async fn run_sli(shared: &Shared, sli: &SliAssignment) {
     let location = shared.location();
     let run_id = Uuid::now_v7();
     let spec = sli.run_spec(run_id, &location);
-    let out_dir = shared.spool.artifacts_dir(run_id);
+    let out_dir = shared.spool.staging_dir(run_id);
     // Shutdown stops a running SLI; its result is not reported (it would only say "cancelled").
     let cancel = shared.shutdown.child_token();
     let result = match shared.secrets.resolve(&spec.secrets) {
@@ -146,9 +146,7 @@ async fn run_sli(shared: &Shared, sli: &SliAssignment) {
         spec: Some(spec),
         result,
     };
-    if let Err(error) = shared.spool.submit(&delivery) {
-        tracing::error!(run = %run_id, %error, "Cannot spool an SLI result; it is lost.");
-    }
+    crate::deliver::hand_over(shared, delivery).await;
 }
 
 #[cfg(test)]
@@ -217,7 +215,7 @@ mod tests {
                 lease_ttl_seconds: 2,
             }),
             executor,
-            spool: Spool::open(dir.join("spool")).unwrap(),
+            spool: Spool::open(dir.join("spool"), dir.join("staging")).unwrap(),
             slots: Arc::new(Semaphore::new(4)),
             active: Mutex::new(HashMap::new()),
             secrets: SecretResolver::default(),

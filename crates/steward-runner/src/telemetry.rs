@@ -37,6 +37,8 @@ pub(crate) struct Telemetry {
     connected: Gauge,
     spool_entries: Gauge,
     spool_bytes: Gauge,
+    spool_degraded: Gauge,
+    spool_dropped: Counter,
     relay_spool_bytes: Gauge,
     relay_dropped: Counter,
 }
@@ -76,6 +78,18 @@ impl Telemetry {
             "Bytes of results and artifacts waiting to be delivered",
             spool_bytes.clone(),
         );
+        let spool_degraded = Gauge::default();
+        registry.register(
+            "spool_degraded",
+            "1 while the result spool cannot be written (results go to the platform directly)",
+            spool_degraded.clone(),
+        );
+        let spool_dropped = Counter::default();
+        registry.register(
+            "spool_dropped_results",
+            "Results dropped because they could be neither spooled nor delivered",
+            spool_dropped.clone(),
+        );
         let relay_spool_bytes = Gauge::default();
         registry.register(
             "relay_spool_bytes",
@@ -96,6 +110,8 @@ impl Telemetry {
             connected,
             spool_entries,
             spool_bytes,
+            spool_degraded,
+            spool_dropped,
             relay_spool_bytes,
             relay_dropped,
         }
@@ -149,11 +165,12 @@ async fn exposition(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             .map(|(_, size)| *size)
             .sum::<u64>() as i64,
     );
-    let dropped = shared.relay.dropped.load(Ordering::Relaxed);
-    let counted = t.relay_dropped.get();
-    if dropped > counted {
-        t.relay_dropped.inc_by(dropped - counted);
-    }
+    t.spool_degraded.set(i64::from(shared.spool.degraded()));
+    catch_up(&t.spool_dropped, shared.spool.dropped());
+    catch_up(
+        &t.relay_dropped,
+        shared.relay.dropped.load(Ordering::Relaxed),
+    );
     let mut text = String::new();
     encode(&mut text, &t.registry).expect("writing to a String cannot fail");
     (
@@ -163,6 +180,14 @@ async fn exposition(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         )],
         text,
     )
+}
+
+/// Brings a counter up to a total kept elsewhere.
+fn catch_up(counter: &Counter, total: u64) {
+    let counted = counter.get();
+    if total > counted {
+        counter.inc_by(total - counted);
+    }
 }
 
 /// Serves `/metrics` on `addr` until shutdown.

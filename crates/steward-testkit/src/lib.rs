@@ -8,8 +8,10 @@
 //! - [`wait_until`]: polling with a deadline, for asserting on eventually-true state.
 //! - [`TestDb`] and [`on_both_databases!`]: one test body run on SQLite and on PostgreSQL
 //!   ([`postgres`] provides the server).
+//! - [`proxy::TcpProxy`]: a loopback TCP proxy a test can cut, to fail the network.
 
 pub mod postgres;
+pub mod proxy;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};

@@ -20,6 +20,9 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
     config.default_location = args.location.clone();
     config.url_ttl = args.url_ttl;
     config.lease_ttl = args.lease_ttl;
+    config.max_attempts = args.max_attempts;
+    config.runner_offline_after = args.runner_offline_after;
+    config.database_url = args.database_url;
     config.sli_raw_retention = args.sli_raw_retention;
     config.artifacts_url = args.artifacts;
     config.artifact_max_bytes = args.artifact_max_mb * 1024 * 1024;

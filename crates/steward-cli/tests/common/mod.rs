@@ -103,11 +103,12 @@ pub fn start_runner_with(
         token,
         "--name",
         name,
-        "--capacity",
-        "3",
     ])
     .args(extra)
     .env("STEWARD_DATA_DIR", dir.join(format!("{name}-data")));
+    if !extra.contains(&"--capacity") {
+        cmd.args(["--capacity", "3"]);
+    }
     Process::spawn(name, cmd, &dir.join(format!("{name}.log")))
 }
 

@@ -40,7 +40,10 @@ pub(crate) async fn status_view(state: &AppState) -> ApiResult<StatusView> {
         workspaces: state.store.workspaces().await?,
         runners: state
             .store
-            .runners(state.config.lease_ttl.as_millis() as i64)
+            .runners(
+                state.config.lease_ttl.as_millis() as i64,
+                state.config.runner_offline_after.as_millis() as i64,
+            )
             .await?,
         queued_runs,
         running_runs,
@@ -56,7 +59,10 @@ async fn runners(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Runne
     Ok(Json(
         state
             .store
-            .runners(state.config.lease_ttl.as_millis() as i64)
+            .runners(
+                state.config.lease_ttl.as_millis() as i64,
+                state.config.runner_offline_after.as_millis() as i64,
+            )
             .await?,
     ))
 }

@@ -239,7 +239,10 @@ async fn import_warnings(state: &AppState, tree: &WorkspaceTree) -> ApiResult<Ve
     }
     let served: std::collections::BTreeSet<String> = state
         .store
-        .runners(state.config.lease_ttl.as_millis() as i64)
+        .runners(
+            state.config.lease_ttl.as_millis() as i64,
+            state.config.runner_offline_after.as_millis() as i64,
+        )
         .await?
         .into_iter()
         .map(|r| r.location)

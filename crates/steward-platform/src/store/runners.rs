@@ -4,6 +4,7 @@ use super::{Store, now_ms, time, uuid};
 use crate::error::{ApiError, ApiResult};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::collections::HashMap;
 use steward_model::api::{RunnerHealth, RunnerView};
 use uuid::Uuid;
 
@@ -107,33 +108,47 @@ impl Store {
         Ok(rows.iter().map(|r| uuid(&r.get::<String, _>(0))).collect())
     }
 
-    /// Every runner with its liveness (`online` within `online_ms` of its last poll, `stale`
-    /// within five minutes, `offline` after).
-    pub async fn runners(&self, online_ms: i64) -> ApiResult<Vec<RunnerView>> {
+    /// Every runner with its liveness: `online` within `online_ms` of its last poll, `stale`
+    /// until `offline_ms`, `offline` after.
+    pub async fn runners(&self, online_ms: i64, offline_ms: i64) -> ApiResult<Vec<RunnerView>> {
         let now = now_ms();
         let rows = sqlx::query("SELECT id, name, location, last_seen_at, capacity, running FROM runners ORDER BY location, name, id")
             .fetch_all(&self.read)
             .await?;
+        let mut leased: HashMap<String, Vec<Uuid>> = HashMap::new();
+        let running = sqlx::query(
+            "SELECT runner_id, id FROM runs WHERE status = 'running' AND runner_id IS NOT NULL AND lease_id IS NOT NULL ORDER BY started_at, id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        for row in running {
+            leased
+                .entry(row.get(0))
+                .or_default()
+                .push(uuid(&row.get::<String, _>(1)));
+        }
         Ok(rows
             .into_iter()
             .map(|r| {
+                let id: String = r.get(0);
                 let last_seen: i64 = r.get(3);
                 let age = now - last_seen;
                 let health = if age <= online_ms {
                     RunnerHealth::Online
-                } else if age <= 300_000 {
+                } else if age <= offline_ms {
                     RunnerHealth::Stale
                 } else {
                     RunnerHealth::Offline
                 };
                 RunnerView {
-                    id: uuid(&r.get::<String, _>(0)),
+                    id: uuid(&id),
                     name: r.get(1),
                     location: r.get(2),
                     health,
                     last_seen_at: time(last_seen),
                     capacity: r.get::<i64, _>(4) as u32,
                     running: r.get::<i64, _>(5) as u32,
+                    running_run_ids: leased.remove(&id).unwrap_or_default(),
                 }
             })
             .collect())

@@ -19,14 +19,28 @@ pub struct PostgresServer {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    settings: Vec<(String, String)>,
 }
 
+/// Settings for throwaway data: durability only costs test time.
+const FAST: &[(&str, &str)] = &[
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("full_page_writes", "off"),
+];
+
 impl PostgresServer {
-    /// Creates the cluster (`initdb`) and starts it.
+    /// Creates the cluster (`initdb`) and starts it, without durability (tests).
     ///
     /// # Panics
     /// When PostgreSQL is not installed (the message says what to install) or does not start.
     pub fn start() -> Self {
+        Self::start_with(FAST)
+    }
+
+    /// Like [`PostgresServer::start`] with these server settings (`-c name=value`) on top of
+    /// PostgreSQL's defaults: a benchmark passes its own.
+    pub fn start_with(settings: &[(&str, &str)]) -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("steward-pg-")
@@ -51,6 +65,10 @@ impl PostgresServer {
             port: free_port(),
             dir,
             child: None,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.resume();
         server
@@ -60,24 +78,21 @@ impl PostgresServer {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "the server is already running");
         let log = std::fs::File::create(self.dir.path().join("postgres.log")).unwrap();
-        let child = as_postgres_user(&bin_dir().join("postgres"))
-            .arg("-D")
+        let mut cmd = as_postgres_user(&bin_dir().join("postgres"));
+        cmd.arg("-D")
             .arg(self.dir.path().join("data"))
             .args(["-p", &self.port.to_string(), "-k"])
             .arg(self.dir.path())
             .args([
                 "-c",
                 "listen_addresses=127.0.0.1",
-                // Throwaway data: durability only costs test time.
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
                 "-c",
                 "max_connections=400",
-            ])
+            ]);
+        for (name, value) in &self.settings {
+            cmd.arg("-c").arg(format!("{name}={value}"));
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -189,9 +189,10 @@ async fn complete(
     Path(run): Path<Uuid>,
     Json(request): Json<CompleteRequest>,
 ) -> ApiResult<Json<CompleteResponse>> {
+    let request = Arc::new(request);
     let outcome = state
         .store
-        .complete(runner.id, &runner.location, run, &request)
+        .complete(runner.id, &runner.location, run, request.clone())
         .await?;
     let recorded = matches!(outcome, Completion::Recorded(_));
     if let Completion::Recorded(batch) = outcome {

@@ -33,9 +33,15 @@ pub(crate) async fn create_session(
     }
     let session_id = Uuid::now_v7();
     let mut specs = Vec::with_capacity(request.run_requests.len());
+    // A session often runs one SLX many times: each is looked up once.
+    let mut slxs = std::collections::HashMap::new();
     for run_request in &request.run_requests {
-        let slx = state.store.slx(ws, &run_request.slx).await?;
-        let Some(runbook) = slx.runbook else {
+        if !slxs.contains_key(&run_request.slx) {
+            let slx = state.store.slx(ws, &run_request.slx).await?;
+            slxs.insert(run_request.slx.clone(), slx);
+        }
+        let slx = &slxs[&run_request.slx];
+        let Some(runbook) = &slx.runbook else {
             return Err(ApiError::Unprocessable(format!(
                 "SLX {} has no runbook.yaml; only SLXs with a runbook run on demand",
                 slx.name
@@ -77,8 +83,10 @@ pub(crate) async fn create_session(
         .store
         .create_session(ws, &source, session_id, &specs, state.config.max_attempts)
         .await?;
-    for spec in &specs {
-        state.wakeups.wake(&spec.location);
+    let locations: std::collections::BTreeSet<&str> =
+        specs.iter().map(|s| s.location.as_str()).collect();
+    for location in locations {
+        state.wakeups.wake(location);
     }
     tracing::info!(session = %session.id, workspace = %ws, runs = specs.len(), "Run session created.");
     Ok(session)

@@ -5,28 +5,6 @@ use crate::error::ApiResult;
 use sqlx::Row;
 use uuid::Uuid;
 
-/// Records the artifacts a completion lists (uploads to an object store never pass through the
-/// platform, so the completion is where it learns of them).
-pub(super) async fn record(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    run: Uuid,
-    artifacts: &[steward_model::run::ArtifactRef],
-) -> ApiResult<()> {
-    for artifact in artifacts {
-        sqlx::query(
-            "INSERT INTO artifacts (run_id, name, size, uploaded_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (run_id, name) DO UPDATE SET size = excluded.size",
-        )
-        .bind(run.to_string())
-        .bind(&artifact.name)
-        .bind(artifact.size as i64)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
 impl Store {
     /// Records an uploaded artifact (a repeated upload replaces the size).
     pub async fn record_artifact(&self, run: Uuid, name: &str, size: u64) -> ApiResult<()> {

@@ -96,7 +96,7 @@ pub(crate) async fn connect(url: &str, backend: Backend) -> Result<Pools, sqlx::
     match backend {
         Backend::Sqlite => {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
-            let write = sqlite_pool(1)
+            let write = sqlite_pool(1, WRITER_PRAGMAS)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
@@ -110,7 +110,9 @@ pub(crate) async fn connect(url: &str, backend: Backend) -> Result<Pools, sqlx::
             let read = if memory {
                 write.clone()
             } else {
-                sqlite_pool(8).connect(&sqlite_url(url, Some("ro"))).await?
+                sqlite_pool(8, "")
+                    .connect(&sqlite_url(url, Some("ro")))
+                    .await?
             };
             Ok(Pools { read, write })
         }
@@ -135,19 +137,24 @@ pub(crate) async fn connect(url: &str, backend: Backend) -> Result<Pools, sqlx::
     }
 }
 
-fn sqlite_pool(max: u32) -> AnyPoolOptions {
+/// The writer keeps a large page cache (the newest pages of every SLI series stay in it) and
+/// checkpoints the WAL less often, so a page written many times is copied back once. Readers
+/// keep SQLite's small default: a reader drops its whole cache whenever the database changed,
+/// which is after nearly every write.
+const WRITER_PRAGMAS: &str = "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8000;";
+
+fn sqlite_pool(max: u32, extra_pragmas: &'static str) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; NORMAL syncs at checkpoints only,
                 // which WAL keeps crash-safe.
-                conn.execute(
+                conn.execute(sqlx::AssertSqlSafe(format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8000;",
-                )
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; {extra_pragmas}"
+                )))
                 .await?;
                 Ok(())
             })

@@ -3,7 +3,9 @@
 
 mod alerts;
 mod artifacts;
+mod completions;
 pub mod db;
+mod group;
 mod ingest;
 mod issues;
 mod runners;
@@ -12,10 +14,11 @@ pub(crate) mod sli;
 mod workspaces;
 
 pub use alerts::AlertState;
+pub use completions::Completion;
 pub use db::Backend;
 pub use issues::IssueFilter;
 pub use runners::{RunnerRecord, new_secret, secret_hash};
-pub use runs::{Completion, LeaseOutcome, PollState, RunFilter};
+pub use runs::{LeaseOutcome, PollState, RunFilter};
 pub use sli::{Batch, Bucket, ROLLUP_MS, Sample, SeriesKey, run_batch};
 pub use workspaces::SlxRecord;
 
@@ -30,8 +33,10 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
-    series: Arc<Mutex<sli::SeriesCache>>,
-    ingest: ingest::Ingest,
+    ingest: group::Group<ingest::PointWriter>,
+    completions: group::Group<completions::CompletionWriter>,
+    credentials: Arc<runners::CredentialCache>,
+    heartbeats: Arc<runners::Heartbeats>,
 }
 
 impl Store {
@@ -41,14 +46,31 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let backend = Backend::of_url(url)?;
         let pools = db::connect(url, backend).await?;
-        let series = Arc::default();
-        let ingest = ingest::Ingest::start(pools.write.clone(), backend, Arc::clone(&series));
+        let series: Arc<Mutex<sli::SeriesCache>> = Arc::default();
+        let ingest = group::Group::start(
+            ingest::PointWriter {
+                pool: pools.write.clone(),
+                backend,
+                series: series.clone(),
+            },
+            ingest::MAX_POINTS_PER_COMMIT,
+        );
+        let completions = group::Group::start(
+            completions::CompletionWriter {
+                pool: pools.write.clone(),
+                backend,
+                series: series.clone(),
+            },
+            completions::MAX_COMPLETIONS_PER_COMMIT,
+        );
         Ok(Store {
             read: pools.read,
             write: pools.write,
             backend,
-            series,
             ingest,
+            completions,
+            credentials: Arc::default(),
+            heartbeats: Arc::default(),
         })
     }
 

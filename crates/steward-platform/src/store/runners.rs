@@ -5,6 +5,8 @@ use crate::error::{ApiError, ApiResult};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use steward_model::api::{RunnerHealth, RunnerView};
 use uuid::Uuid;
 
@@ -27,6 +29,57 @@ pub fn secret_hash(secret: &str) -> String {
 pub fn new_secret(prefix: &str) -> String {
     let bytes: [u8; 32] = rand::random();
     format!("{prefix}_{}", hex::encode(bytes))
+}
+
+/// Runner credentials recently seen, by hash.
+#[derive(Default)]
+pub(crate) struct CredentialCache {
+    known: Mutex<HashMap<String, (RunnerRecord, Instant)>>,
+}
+
+impl CredentialCache {
+    /// How long a credential is trusted without asking the database again.
+    const TTL: Duration = Duration::from_secs(300);
+
+    fn get(&self, hash: &str) -> Option<RunnerRecord> {
+        let known = self.known.lock().expect("poisoned");
+        known
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(record, _)| record.clone())
+    }
+
+    fn insert(&self, hash: String, record: RunnerRecord) {
+        let mut known = self.known.lock().expect("poisoned");
+        // Expired entries go now and then, not on every insert.
+        if known.len() % 1024 == 1023 {
+            known.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+        }
+        known.insert(hash, (record, Instant::now()));
+    }
+}
+
+/// When this replica last recorded each runner's poll, and what it reported then.
+#[derive(Default)]
+pub(crate) struct Heartbeats {
+    seen: Mutex<HashMap<Uuid, (Instant, (u32, usize))>>,
+}
+
+impl Heartbeats {
+    /// Whether `runner` reported `beat` within `within`.
+    pub(crate) fn recent(&self, runner: Uuid, beat: (u32, usize), within: Duration) -> bool {
+        let seen = self.seen.lock().expect("poisoned");
+        seen.get(&runner)
+            .is_some_and(|(at, last)| *last == beat && at.elapsed() < within)
+    }
+
+    pub(crate) fn record(&self, runner: Uuid, beat: (u32, usize)) {
+        let mut seen = self.seen.lock().expect("poisoned");
+        if seen.len() % 1024 == 1023 {
+            seen.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(3600));
+        }
+        seen.insert(runner, (Instant::now(), beat));
+    }
 }
 
 impl Store {
@@ -81,10 +134,15 @@ impl Store {
         Ok((RunnerRecord { id, location }, credential))
     }
 
-    /// The runner holding `credential`.
+    /// The runner holding `credential`. Every runner call asks, so known credentials are
+    /// kept in memory for a while (a runner's id and location never change).
     pub async fn runner_by_credential(&self, credential: &str) -> ApiResult<RunnerRecord> {
+        let hash = secret_hash(credential);
+        if let Some(known) = self.credentials.get(&hash) {
+            return Ok(known);
+        }
         let row = sqlx::query("SELECT id, location FROM runners WHERE credential_hash = $1")
-            .bind(secret_hash(credential))
+            .bind(&hash)
             .fetch_optional(&self.read)
             .await?
             .ok_or_else(|| {
@@ -92,10 +150,12 @@ impl Store {
                     "unknown runner credential; register the runner again".into(),
                 )
             })?;
-        Ok(RunnerRecord {
+        let record = RunnerRecord {
             id: uuid(&row.get::<String, _>(0)),
             location: row.get(1),
-        })
+        };
+        self.credentials.insert(hash, record.clone());
+        Ok(record)
     }
 
     /// Runners of `location` that polled within `within_ms`.

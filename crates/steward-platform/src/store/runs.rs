@@ -1,15 +1,14 @@
 //! Run sessions, the run queue and its leases, and run completion.
 
 use super::db::Sql;
-use super::sli::{self, Batch};
-use super::{Store, issues, json, now_ms, time, uuid};
+use super::{Store, json, now_ms, time, uuid};
 use crate::error::{ApiError, ApiResult};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::HashSet;
 use steward_model::api::{RunView, SessionView};
 use steward_model::run::{RunKind, RunResult, RunSpec, RunStatus};
-use steward_model::wire::{CompleteRequest, Lease, PollRequest};
+use steward_model::wire::{Lease, PollRequest};
 use uuid::Uuid;
 
 /// Which runs to list.
@@ -45,15 +44,6 @@ pub struct LeaseOutcome {
     pub leases: Vec<Lease>,
     /// For each lease, how long its run had waited in the queue, in seconds.
     pub waited: Vec<f64>,
-}
-
-/// Outcome of a completion.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Completion {
-    /// Recorded now, with the SLI points it added.
-    Recorded(Batch),
-    /// This completion had been recorded before; nothing changed.
-    Duplicate,
 }
 
 const RUN_COLUMNS: &str = "id, session_id, workspace, slx, kind, status, location, spec_json, attempts, runner_id, created_at, started_at, finished_at, result_json";
@@ -99,25 +89,53 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for spec in runs {
-            sqlx::query(
-                "INSERT INTO runs (id, session_id, workspace, slx, kind, location, spec_json, status, max_attempts, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
-            )
-            .bind(spec.run_id.to_string())
-            .bind(session_id.to_string())
-            .bind(&spec.workspace)
-            .bind(&spec.slx)
-            .bind(spec.kind.as_str())
-            .bind(&spec.location)
-            .bind(serde_json::to_string(spec).expect("spec serializes"))
-            .bind(max_attempts as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in runs.chunks(200) {
+            let mut insert = Sql::new(
+                self.backend,
+                "INSERT INTO runs (id, session_id, workspace, slx, kind, location, spec_json, status, max_attempts, created_at) ",
+            );
+            insert.push_values(chunk, |row, spec| {
+                row.bind(spec.run_id.to_string())
+                    .bind(session_id.to_string())
+                    .bind(spec.workspace.clone())
+                    .bind(spec.slx.clone())
+                    .bind(spec.kind.as_str())
+                    .bind(spec.location.clone())
+                    .bind(serde_json::to_string(spec).expect("spec serializes"))
+                    .bind("queued")
+                    .bind(max_attempts as i64)
+                    .bind(now);
+            });
+            insert.build()?.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        self.session(session_id).await
+        // What was just written, without reading it back.
+        Ok(SessionView {
+            id: session_id,
+            workspace: workspace.to_string(),
+            source: source.to_string(),
+            created_at: time(now),
+            runs: runs
+                .iter()
+                .rev()
+                .map(|spec| RunView {
+                    id: spec.run_id,
+                    session_id: Some(session_id),
+                    workspace: spec.workspace.clone(),
+                    slx: spec.slx.clone(),
+                    kind: spec.kind,
+                    status: RunStatus::Queued,
+                    location: spec.location.clone(),
+                    task_titles: spec.task_titles.clone(),
+                    attempts: 0,
+                    runner_id: None,
+                    created_at: time(now),
+                    started_at: None,
+                    finished_at: None,
+                    result: None,
+                })
+                .collect(),
+        })
     }
 
     /// A session with its runs.
@@ -206,9 +224,9 @@ impl Store {
     /// Runs waiting and running.
     pub async fn queue_depth(&self) -> ApiResult<(u64, u64)> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0),
-               COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0)
-             FROM runs WHERE status IN ('queued', 'running')",
+            // Two counts, each over its own partial index.
+            "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'queued'),
+                    (SELECT COUNT(*) FROM runs WHERE status = 'running')",
         )
         .fetch_one(&self.read)
         .await?;
@@ -268,6 +286,14 @@ impl Store {
         request: &PollRequest,
         lease_ttl_ms: i64,
     ) -> ApiResult<PollState> {
+        // A runner with nothing running that this replica recorded a moment ago, unchanged,
+        // is not written again: idle polls would otherwise be a stream of writes. Its last
+        // poll is then at most a quarter of a lease old in the database.
+        let beat = (request.capacity, request.running.len());
+        let recently = std::time::Duration::from_millis((lease_ttl_ms / 4).max(0) as u64);
+        if request.running.is_empty() && self.heartbeats.recent(runner, beat, recently) {
+            return Ok(PollState::default());
+        }
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         sqlx::query(
@@ -315,6 +341,7 @@ impl Store {
                 .collect();
         }
         tx.commit().await?;
+        self.heartbeats.record(runner, beat);
         Ok(state)
     }
 
@@ -327,6 +354,18 @@ impl Store {
         lease_ttl_ms: i64,
     ) -> ApiResult<LeaseOutcome> {
         if max == 0 {
+            return Ok(LeaseOutcome {
+                leases: Vec::new(),
+                waited: Vec::new(),
+            });
+        }
+        // Most polls find nothing: look on the read side before taking the writer.
+        let queued =
+            sqlx::query("SELECT 1 FROM runs WHERE location = $1 AND status = 'queued' LIMIT 1")
+                .bind(location)
+                .fetch_optional(&self.read)
+                .await?;
+        if queued.is_none() {
             return Ok(LeaseOutcome {
                 leases: Vec::new(),
                 waited: Vec::new(),
@@ -348,148 +387,54 @@ impl Store {
             .into_iter()
             .map(|r| r.get(0))
             .collect();
-        let mut leases = Vec::with_capacity(ids.len());
-        let mut waited = Vec::with_capacity(ids.len());
-        for id in ids {
-            let lease_id = Uuid::now_v7();
-            let row = sqlx::query(
-                "UPDATE runs SET status = 'running', lease_id = $2, runner_id = $3, lease_expires_at = $4,
-                   attempts = attempts + 1, started_at = $5
-                 WHERE id = $1 AND status = 'queued' RETURNING spec_json, attempts, created_at",
-            )
-            .bind(&id)
-            .bind(lease_id.to_string())
-            .bind(runner.to_string())
-            .bind(now + lease_ttl_ms)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else { continue };
-            let Some(run) = json::<RunSpec>(&row.get::<String, _>(0)) else {
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(LeaseOutcome {
+                leases: Vec::new(),
+                waited: Vec::new(),
+            });
+        }
+        // One statement leases them all, each under a lease id of its own.
+        let mut update = Sql::new(
+            self.backend,
+            "UPDATE runs SET status = 'running', lease_id = CASE id",
+        );
+        for id in &ids {
+            update
+                .push(" WHEN ")
+                .push_bind(id.clone())
+                .push(" THEN ")
+                .push_bind(Uuid::now_v7().to_string());
+        }
+        update
+            .push(" END, runner_id = ")
+            .push_bind(runner.to_string())
+            .push(", lease_expires_at = ")
+            .push_bind(now + lease_ttl_ms)
+            .push(", attempts = attempts + 1, started_at = ")
+            .push_bind(now)
+            .push(" WHERE status = 'queued' AND id IN (")
+            .push_list(ids)
+            .push(") RETURNING lease_id, spec_json, attempts, created_at");
+        let mut rows = update.build()?.fetch_all(&mut *tx).await?;
+        // Oldest first, as they were queued.
+        rows.sort_by_key(|row| (row.get::<i64, _>(3), row.get::<String, _>(0)));
+        let mut leases = Vec::with_capacity(rows.len());
+        let mut waited = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(run) = json::<RunSpec>(&row.get::<String, _>(1)) else {
                 continue;
             };
             leases.push(Lease {
-                lease_id,
+                lease_id: uuid(&row.get::<String, _>(0)),
                 expires_at: time(now + lease_ttl_ms),
-                attempt: row.get::<i64, _>(1) as u32,
+                attempt: row.get::<i64, _>(2) as u32,
                 run,
             });
-            waited.push((now - row.get::<i64, _>(2)).max(0) as f64 / 1000.0);
+            waited.push((now - row.get::<i64, _>(3)).max(0) as f64 / 1000.0);
         }
         tx.commit().await?;
         Ok(LeaseOutcome { leases, waited })
-    }
-
-    /// Records a run's result, its issues and its SLI values, once.
-    pub async fn complete(
-        &self,
-        runner: Uuid,
-        runner_location: &str,
-        run_id: Uuid,
-        request: &CompleteRequest,
-    ) -> ApiResult<Completion> {
-        let result = &request.result;
-        if !result.status.is_final() {
-            return Err(ApiError::BadRequest(format!(
-                "a completion needs a final status, not {}",
-                result.status
-            )));
-        }
-        let result_json = serde_json::to_string(result).expect("result serializes");
-        let finished = result.finished_at.timestamp_millis();
-        let mut tx = self.write.begin().await?;
-        let (workspace, slx, kind) = match (request.lease_id, &request.spec) {
-            (Some(lease), _) => {
-                // Locked on PostgreSQL, so two replicas recording the same completion at once
-                // see each other's status.
-                let sql = format!(
-                    "SELECT status, lease_id, runner_id, workspace, slx, kind FROM runs WHERE id = $1{}",
-                    self.backend.for_update()
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(run_id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound(format!("no run {run_id}")))?;
-                let status: RunStatus = row.get::<String, _>(0).parse().unwrap_or(RunStatus::Error);
-                let held_by: Option<String> = row.get(1);
-                if held_by.as_deref() != Some(lease.to_string().as_str())
-                    || row.get::<Option<String>, _>(2).as_deref()
-                        != Some(runner.to_string().as_str())
-                {
-                    return Err(ApiError::Conflict(format!(
-                        "lease {lease} no longer holds run {run_id}: it expired and the run was handed out again or ended; this result was not recorded"
-                    )));
-                }
-                if status.is_final() {
-                    return Ok(Completion::Duplicate);
-                }
-                sqlx::query(
-                    "UPDATE runs SET status = $2, result_json = $3, finished_at = $4, sli_value = $5, lease_expires_at = NULL
-                     WHERE id = $1 AND status = 'running'",
-                )
-                .bind(run_id.to_string())
-                .bind(result.status.as_str())
-                .bind(&result_json)
-                .bind(finished)
-                .bind(result.sli_value)
-                .execute(&mut *tx)
-                .await?;
-                let kind: RunKind = row.get::<String, _>(5).parse().unwrap_or(RunKind::Runbook);
-                (row.get::<String, _>(3), row.get::<String, _>(4), kind)
-            }
-            (None, Some(spec)) => {
-                if spec.run_id != run_id || spec.kind != RunKind::Sli {
-                    return Err(ApiError::BadRequest(
-                        "a completion without a lease must carry the SLI run's own spec (same run id, kind sli)".into(),
-                    ));
-                }
-                if spec.location != runner_location {
-                    return Err(ApiError::Unprocessable(format!(
-                        "this runner belongs to location {runner_location}, not {}",
-                        spec.location
-                    )));
-                }
-                let inserted = sqlx::query(
-                    "INSERT INTO runs (id, workspace, slx, kind, location, spec_json, status, attempts, max_attempts, runner_id,
-                       created_at, started_at, finished_at, result_json, sli_value)
-                     VALUES ($1, $2, $3, 'sli', $4, $5, $6, 1, 1, $7, $8, $8, $9, $10, $11)
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(run_id.to_string())
-                .bind(&spec.workspace)
-                .bind(&spec.slx)
-                .bind(&spec.location)
-                .bind(serde_json::to_string(spec).expect("spec serializes"))
-                .bind(result.status.as_str())
-                .bind(runner.to_string())
-                .bind(result.started_at.timestamp_millis())
-                .bind(finished)
-                .bind(&result_json)
-                .bind(result.sli_value)
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    return Ok(Completion::Duplicate);
-                }
-                (spec.workspace.clone(), spec.slx.clone(), RunKind::Sli)
-            }
-            (None, None) => {
-                return Err(ApiError::BadRequest(
-                    "a completion needs leaseId (leased runs) or spec (SLI runs)".into(),
-                ));
-            }
-        };
-        issues::apply(&mut tx, self.backend, &workspace, &slx, run_id, result).await?;
-        super::artifacts::record(&mut tx, run_id, &result.artifacts).await?;
-        let batch = if kind == RunKind::Sli {
-            sli::run_batch(&workspace, &slx, run_id, result)
-        } else {
-            Batch::default()
-        };
-        sli::insert(&mut tx, self.backend, &self.series, &[&batch]).await?;
-        tx.commit().await?;
-        Ok(Completion::Recorded(batch))
     }
 
     /// Requeues the runs a stopping runner hands back; the attempt does not count. Returns the

@@ -295,7 +295,12 @@ impl Store {
         if batch.samples.is_empty() && id.is_none() {
             return Ok(true);
         }
-        self.ingest.write(id, Arc::new(batch.clone())).await
+        self.ingest
+            .write(super::ingest::Push {
+                id,
+                batch: Arc::new(batch.clone()),
+            })
+            .await
     }
 
     async fn series_of(

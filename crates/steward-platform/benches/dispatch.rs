@@ -1,0 +1,383 @@
+//! Dispatch benchmarks: how fast the platform hands runs to runners, how long a run waits
+//! between its session's creation and a runner holding it, and what 10,000 idle runners,
+//! each holding a long poll on its own HTTP/2 connection, cost in platform memory.
+//!
+//!     cargo bench -p steward-platform --bench dispatch                 # everything
+//!     cargo bench -p steward-platform --bench dispatch -- throughput   # or latency, idle
+//!     cargo bench -p steward-platform --bench dispatch -- idle sqlite  # or postgresql
+//!
+//! The platform runs in a child process (this binary again, in serve mode) so its memory is
+//! its own; the simulated runners are clients in this process, speaking the runner protocol
+//! over loopback like `steward runner` (HTTP/2 with prior knowledge) and completing every run
+//! at once, so what is measured is the platform. Each part runs on SQLite and on PostgreSQL
+//! (a cluster this benchmark starts, with PostgreSQL's default durability settings).
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use steward_platform::{Platform, PlatformConfig};
+
+const SERVE: &str = "STEWARD_BENCH_SERVE";
+const TOKEN: &str = "stw_reg_bench";
+const LOCATION: &str = "bench";
+
+fn main() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if let Ok(database) = std::env::var(SERVE) {
+        serve(database);
+        return;
+    }
+    raise_open_files();
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let backends = ["sqlite", "postgresql"];
+    let named = |list: &[&str]| parts.iter().any(|p| list.contains(&p.as_str()));
+    let wanted =
+        |part: &str| !named(&["throughput", "latency", "idle"]) || parts.iter().any(|p| p == part);
+    let postgres = steward_testkit::postgres::PostgresServer::start_with(&[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (backend, url) in [("SQLite", None), ("PostgreSQL", Some(postgres.admin_url()))] {
+        if named(&backends) && !parts.iter().any(|p| p.eq_ignore_ascii_case(backend)) {
+            continue;
+        }
+        let database = || match &url {
+            Some(_) => postgres.database(),
+            None => String::new(),
+        };
+        if wanted("throughput") {
+            let server = Server::start(&database());
+            let (runs, seconds) = runtime.block_on(throughput(&server.url));
+            println!(
+                "{backend:<10} throughput: {:>7.0} runs/s ({runs} runs in {seconds:.2} s, 8 runners)",
+                runs as f64 / seconds
+            );
+        }
+        if wanted("latency") {
+            let server = Server::start(&database());
+            let (p50, p99) = runtime.block_on(latency(&server.url));
+            println!("{backend:<10} dispatch latency: p50 {p50:.2} ms, p99 {p99:.2} ms");
+        }
+        if wanted("idle") {
+            let server = Server::start(&database());
+            let (rss, peak) = runtime.block_on(idle(&server, 10_000));
+            println!(
+                "{backend:<10} 10,000 idle runners: platform RSS {:.0} MB (peak {:.0} MB)",
+                rss as f64 / 1e6,
+                peak as f64 / 1e6
+            );
+        }
+    }
+}
+
+/// Serve mode: a platform on a free port; prints its address, stops when stdin closes.
+fn serve(database: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut config = PlatformConfig::new(dir.path().to_path_buf());
+        config.listen = ([127, 0, 0, 1], 0).into();
+        config.database_url = (!database.is_empty()).then_some(database);
+        config.default_location = LOCATION.into();
+        config
+            .registration_tokens
+            .push((TOKEN.into(), LOCATION.into()));
+        let platform = Platform::start(config).await.unwrap();
+        println!("listening {}", platform.addr());
+        tokio::task::spawn_blocking(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        })
+        .await
+        .unwrap();
+        platform.stop().await;
+    });
+}
+
+/// The platform child process; stopped (by pid) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(database: &str) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(SERVE, database)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().strip_prefix("listening ").expect("serve mode");
+        let server = Server {
+            url: format!("http://{addr}"),
+            child,
+        };
+        let files = json!({
+            "workspace.yaml": "apiVersion: runwhen.com/v1\nkind: Workspace\nmetadata:\n  name: bench\n",
+            "slxs/noop/slx.yaml": "apiVersion: runwhen.com/v1\nkind: ServiceLevelX\nmetadata:\n  name: bench--noop\n",
+            "slxs/noop/runbook.yaml": "apiVersion: runwhen.com/v1\nkind: Runbook\nmetadata:\n  name: bench--noop\nspec:\n  codeBundle:\n    repoUrl: builtin://steward\n    pathToRobot: codebundles/http-endpoint-health/runbook.robot\n",
+        });
+        let status = reqwest::blocking::Client::new()
+            .put(format!("{}/api/v1/workspaces/bench", server.url))
+            .json(&json!({ "files": files }))
+            .send()
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "import: {status}");
+        server
+    }
+
+    fn rss(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib = |key: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        (kib("VmRSS:"), kib("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        if self.child.wait_timeout(Duration::from_secs(10)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+trait WaitTimeout {
+    fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus>;
+}
+
+impl WaitTimeout for Child {
+    fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+/// A simulated runner: its own HTTP/2 connection, as `steward runner` keeps one.
+#[derive(Clone)]
+struct SimRunner {
+    http: reqwest::Client,
+    url: String,
+    credential: String,
+}
+
+impl SimRunner {
+    async fn register(url: &str, capacity: u32) -> Self {
+        let http = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap();
+        let response: Value = http
+            .post(format!("{url}/api/v1/runner/register"))
+            .json(&json!({ "token": TOKEN, "name": "sim", "version": "0", "capacity": capacity }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        SimRunner {
+            http,
+            url: url.to_string(),
+            credential: response["credential"].as_str().unwrap().to_string(),
+        }
+    }
+
+    async fn poll(&self, free: u32, capacity: u32, version: &Option<String>) -> Value {
+        self.http
+            .post(format!("{}/api/v1/runner/poll", self.url))
+            .bearer_auth(&self.credential)
+            .json(
+                &json!({ "freeCapacity": free, "capacity": capacity, "running": [],
+                           "desiredStateVersion": version, "noWait": false }),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn complete(&self, lease: &Value) {
+        let run = lease["run"]["runId"].as_str().unwrap();
+        let now = chrono::Utc::now();
+        let status = self
+            .http
+            .post(format!("{}/api/v1/runner/runs/{run}/complete", self.url))
+            .bearer_auth(&self.credential)
+            .json(&json!({ "leaseId": lease["leaseId"], "result": {
+                "status": "succeeded", "startedAt": now, "finishedAt": now,
+                "tasks": [{ "name": "Noop", "title": "Noop", "status": "PASS",
+                            "message": "", "elapsedMs": 0 }] } }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "complete: {status}");
+    }
+}
+
+async fn create_session(http: &reqwest::Client, url: &str, runs: usize) {
+    let requests: Vec<Value> = (0..runs)
+        .map(|_| json!({ "slx": "noop", "taskTitles": ["*"] }))
+        .collect();
+    let response = http
+        .post(format!("{url}/api/v1/workspaces/bench/sessions"))
+        .json(&json!({ "runRequests": requests }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+/// Runs per second from the first session's creation to the last run's completion.
+async fn throughput(url: &str) -> (usize, f64) {
+    const RUNS: usize = 20_000;
+    const PER_SESSION: usize = 100;
+    const CAPACITY: u32 = 64;
+    let completed = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut runners = Vec::new();
+    for _ in 0..8 {
+        let runner = SimRunner::register(url, CAPACITY).await;
+        let (completed, stop) = (completed.clone(), stop.clone());
+        runners.push(tokio::spawn(async move {
+            let mut version = None;
+            while !stop.load(Ordering::Relaxed) {
+                let poll = runner.poll(CAPACITY, CAPACITY, &version).await;
+                version = poll["desiredStateVersion"].as_str().map(str::to_string);
+                let leases = poll["leases"].as_array().cloned().unwrap_or_default();
+                let count = leases.len();
+                // Every leased run completes at once, each on its own stream.
+                let mut completions = tokio::task::JoinSet::new();
+                for lease in leases {
+                    let runner = runner.clone();
+                    completions.spawn(async move { runner.complete(&lease).await });
+                }
+                completions.join_all().await;
+                completed.fetch_add(count, Ordering::Relaxed);
+            }
+        }));
+    }
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    for _ in 0..RUNS / PER_SESSION {
+        create_session(&http, url, PER_SESSION).await;
+    }
+    eprintln!("sessions created in {:?}", started.elapsed());
+    while completed.load(Ordering::Relaxed) < RUNS {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    // Idle polls end at the poll timeout; the runners are not waited for.
+    for runner in runners {
+        runner.abort();
+    }
+    (RUNS, elapsed)
+}
+
+/// Milliseconds from a one-run session's creation to a waiting runner holding its lease.
+async fn latency(url: &str) -> (f64, f64) {
+    const SAMPLES: usize = 500;
+    let (leased_tx, mut leased_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let mut runners = Vec::new();
+    for _ in 0..4 {
+        let runner = SimRunner::register(url, 4).await;
+        let leased_tx = leased_tx.clone();
+        runners.push(tokio::spawn(async move {
+            let mut version = None;
+            loop {
+                let poll = runner.poll(4, 4, &version).await;
+                let at = Instant::now();
+                version = poll["desiredStateVersion"].as_str().map(str::to_string);
+                for lease in poll["leases"].as_array().cloned().unwrap_or_default() {
+                    let _ = leased_tx.send(at);
+                    runner.complete(&lease).await;
+                }
+            }
+        }));
+    }
+    // Let every runner settle into a long poll.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let created = Instant::now();
+        create_session(&http, url, 1).await;
+        let leased = leased_rx.recv().await.unwrap();
+        samples.push(leased.saturating_duration_since(created).as_secs_f64() * 1000.0);
+        // The runner completes and polls again before the next run.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for runner in runners {
+        runner.abort();
+    }
+    samples.sort_by(f64::total_cmp);
+    let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    (pct(50), pct(99))
+}
+
+/// Platform memory once `count` runners all hold a long poll.
+async fn idle(server: &Server, count: usize) -> (u64, u64) {
+    let url = server.url.clone();
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let mut runners = Vec::with_capacity(count);
+    let registrations = Arc::new(tokio::sync::Semaphore::new(64));
+    for _ in 0..count {
+        let (url, waiting, registrations) = (url.clone(), waiting.clone(), registrations.clone());
+        runners.push(tokio::spawn(async move {
+            let permit = registrations.acquire_owned().await.unwrap();
+            let runner = SimRunner::register(&url, 4).await;
+            // The first poll learns the desired-state version; the next ones wait.
+            let first = runner.poll(4, 4, &None).await;
+            drop(permit);
+            let version = first["desiredStateVersion"].as_str().map(str::to_string);
+            waiting.fetch_add(1, Ordering::Relaxed);
+            loop {
+                runner.poll(4, 4, &version).await;
+            }
+        }));
+    }
+    while waiting.load(Ordering::Relaxed) < count {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A full poll cycle (25 s) with every runner renewing its poll.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let memory = server.rss();
+    for runner in runners {
+        runner.abort();
+    }
+    memory
+}
+
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}

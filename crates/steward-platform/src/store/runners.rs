@@ -59,21 +59,24 @@ impl CredentialCache {
     }
 }
 
+/// What a poll reports about the runner: its capacity and how many runs it holds.
+pub(crate) type Beat = (u32, usize);
+
 /// When this replica last recorded each runner's poll, and what it reported then.
 #[derive(Default)]
 pub(crate) struct Heartbeats {
-    seen: Mutex<HashMap<Uuid, (Instant, (u32, usize))>>,
+    seen: Mutex<HashMap<Uuid, (Instant, Beat)>>,
 }
 
 impl Heartbeats {
     /// Whether `runner` reported `beat` within `within`.
-    pub(crate) fn recent(&self, runner: Uuid, beat: (u32, usize), within: Duration) -> bool {
+    pub(crate) fn recent(&self, runner: Uuid, beat: Beat, within: Duration) -> bool {
         let seen = self.seen.lock().expect("poisoned");
         seen.get(&runner)
             .is_some_and(|(at, last)| *last == beat && at.elapsed() < within)
     }
 
-    pub(crate) fn record(&self, runner: Uuid, beat: (u32, usize)) {
+    pub(crate) fn record(&self, runner: Uuid, beat: Beat) {
         let mut seen = self.seen.lock().expect("poisoned");
         if seen.len() % 1024 == 1023 {
             seen.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(3600));

@@ -288,7 +288,6 @@ async fn throughput(url: &str) -> (usize, f64) {
     for _ in 0..RUNS / PER_SESSION {
         create_session(&http, url, PER_SESSION).await;
     }
-    eprintln!("sessions created in {:?}", started.elapsed());
     while completed.load(Ordering::Relaxed) < RUNS {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

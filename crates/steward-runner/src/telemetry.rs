@@ -199,7 +199,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, addr: SocketAddr) -> std::io::Res
         .route("/metrics", get(exposition))
         .with_state(shared);
     tokio::spawn(async move {
-        let serve = axum::serve(listener, app)
+        let serve = axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(async move { stop.cancelled().await });
         if let Err(error) = serve.await {
             tracing::warn!(%error, "Runner metrics stopped.");

@@ -50,7 +50,7 @@ impl MetricsReceiver {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app)
+            let serve = axum::serve(listener, app.into_make_service())
                 .with_graceful_shutdown(async move { stopped.cancelled().await });
             if let Err(error) = serve.await {
                 tracing::warn!(%error, "Metrics receiver stopped.");

@@ -18,12 +18,15 @@ use uuid::Uuid;
 /// every runner of the location.
 const ONLINE_TTL: Duration = Duration::from_secs(1);
 
+/// A location's online runners, sorted, and when they were read.
+type Online = (Instant, Arc<Vec<Uuid>>);
+
 /// What every poll needs, kept between polls: each location's SLI set (by version) and its
 /// online runners.
 #[derive(Default)]
 pub(crate) struct Assignments {
     slis: Mutex<HashMap<String, Arc<DesiredState>>>,
-    online: Mutex<HashMap<String, (Instant, Arc<Vec<Uuid>>)>>,
+    online: Mutex<HashMap<String, Online>>,
 }
 
 /// The SLIs `runner` should schedule now. The version covers exactly this runner's share, so

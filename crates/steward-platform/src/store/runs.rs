@@ -1,6 +1,6 @@
 //! Run sessions, the run queue and its leases, and run completion.
 
-use super::db::Sql;
+use super::db::{Backend, Sql};
 use super::{Store, json, now_ms, time, uuid};
 use crate::error::{ApiError, ApiResult};
 use sqlx::Row;
@@ -215,7 +215,7 @@ impl Store {
                 .push_bind(session.to_string());
         }
         query
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push(" ORDER BY id DESC LIMIT ")
             .push_bind(filter.limit.clamp(1, 1000) as i64);
         let rows = query.build()?.fetch_all(&self.read).await?;
         Ok(rows.iter().map(run_view).collect())
@@ -359,40 +359,98 @@ impl Store {
                 waited: Vec::new(),
             });
         }
-        // Most polls find nothing: look on the read side before taking the writer.
+        let now = now_ms();
+        let expires = now + lease_ttl_ms;
+        let mut rows = match self.backend {
+            Backend::Postgres => {
+                self.lease_on_postgres(runner, location, max, now, expires)
+                    .await?
+            }
+            Backend::Sqlite => {
+                self.lease_on_sqlite(runner, location, max, now, expires)
+                    .await?
+            }
+        };
+        // Oldest first, as they were queued.
+        rows.sort_by_key(|row| (row.get::<i64, _>(3), row.get::<String, _>(0)));
+        let mut leases = Vec::with_capacity(rows.len());
+        let mut waited = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(run) = json::<RunSpec>(&row.get::<String, _>(1)) else {
+                continue;
+            };
+            leases.push(Lease {
+                lease_id: uuid(&row.get::<String, _>(0)),
+                expires_at: time(now + lease_ttl_ms),
+                attempt: row.get::<i64, _>(2) as u32,
+                run,
+            });
+            waited.push((now - row.get::<i64, _>(3)).max(0) as f64 / 1000.0);
+        }
+        Ok(LeaseOutcome { leases, waited })
+    }
+
+    /// One statement: the oldest queued runs that no other replica is leasing right now, each
+    /// under a new lease id. Columns: lease id, spec, attempt, created at.
+    async fn lease_on_postgres(
+        &self,
+        runner: Uuid,
+        location: &str,
+        max: u32,
+        now: i64,
+        expires: i64,
+    ) -> ApiResult<Vec<AnyRow>> {
+        Ok(sqlx::query(
+            // Materialised, so the rows are picked (and locked) once, never re-picked by a
+            // re-scan of the subquery.
+            "WITH picked AS MATERIALIZED (
+               SELECT id FROM runs WHERE location = $4 AND status = 'queued'
+               ORDER BY created_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+             UPDATE runs SET status = 'running', lease_id = gen_random_uuid()::text, runner_id = $1,
+               lease_expires_at = $2, attempts = attempts + 1, started_at = $3
+             FROM picked WHERE runs.id = picked.id AND runs.status = 'queued'
+             RETURNING runs.lease_id, runs.spec_json, runs.attempts, runs.created_at",
+        )
+        .bind(runner.to_string())
+        .bind(expires)
+        .bind(now)
+        .bind(location)
+        .bind(max as i64)
+        .fetch_all(&self.write)
+        .await?)
+    }
+
+    /// The single writer already serialises leasing; most polls find nothing, which the read
+    /// side can tell without taking the writer.
+    async fn lease_on_sqlite(
+        &self,
+        runner: Uuid,
+        location: &str,
+        max: u32,
+        now: i64,
+        expires: i64,
+    ) -> ApiResult<Vec<AnyRow>> {
         let queued =
             sqlx::query("SELECT 1 FROM runs WHERE location = $1 AND status = 'queued' LIMIT 1")
                 .bind(location)
                 .fetch_optional(&self.read)
                 .await?;
         if queued.is_none() {
-            return Ok(LeaseOutcome {
-                leases: Vec::new(),
-                waited: Vec::new(),
-            });
+            return Ok(Vec::new());
         }
-        let now = now_ms();
         let mut tx = self.write.begin().await?;
-        // On PostgreSQL another replica may be leasing from the same queue: rows it holds are
-        // skipped, not waited for, and the update below re-checks the status anyway.
-        let sql = format!(
-            "SELECT id FROM runs WHERE location = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2{}",
-            self.backend.skip_locked()
-        );
-        let ids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(location)
-            .bind(max as i64)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| r.get(0))
-            .collect();
+        let ids: Vec<String> = sqlx::query(
+            "SELECT id FROM runs WHERE location = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(location)
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
         if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(LeaseOutcome {
-                leases: Vec::new(),
-                waited: Vec::new(),
-            });
+            return Ok(Vec::new());
         }
         // One statement leases them all, each under a lease id of its own.
         let mut update = Sql::new(
@@ -410,31 +468,15 @@ impl Store {
             .push(" END, runner_id = ")
             .push_bind(runner.to_string())
             .push(", lease_expires_at = ")
-            .push_bind(now + lease_ttl_ms)
+            .push_bind(expires)
             .push(", attempts = attempts + 1, started_at = ")
             .push_bind(now)
             .push(" WHERE status = 'queued' AND id IN (")
             .push_list(ids)
             .push(") RETURNING lease_id, spec_json, attempts, created_at");
-        let mut rows = update.build()?.fetch_all(&mut *tx).await?;
-        // Oldest first, as they were queued.
-        rows.sort_by_key(|row| (row.get::<i64, _>(3), row.get::<String, _>(0)));
-        let mut leases = Vec::with_capacity(rows.len());
-        let mut waited = Vec::with_capacity(rows.len());
-        for row in rows {
-            let Some(run) = json::<RunSpec>(&row.get::<String, _>(1)) else {
-                continue;
-            };
-            leases.push(Lease {
-                lease_id: uuid(&row.get::<String, _>(0)),
-                expires_at: time(now + lease_ttl_ms),
-                attempt: row.get::<i64, _>(2) as u32,
-                run,
-            });
-            waited.push((now - row.get::<i64, _>(3)).max(0) as f64 / 1000.0);
-        }
+        let rows = update.build()?.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        Ok(LeaseOutcome { leases, waited })
+        Ok(rows)
     }
 
     /// Requeues the runs a stopping runner hands back; the attempt does not count. Returns the

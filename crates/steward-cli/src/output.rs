@@ -170,6 +170,8 @@ fn print_field(name: &str, text: &str) {
 }
 
 pub fn runs(runs: &[RunView]) {
+    // With runs of several workspaces, SLX names alone are ambiguous.
+    let several = runs.iter().any(|r| r.workspace != runs[0].workspace);
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
@@ -188,7 +190,11 @@ pub fn runs(runs: &[RunView]) {
                 r.id.to_string(),
                 ago(r.created_at),
                 r.kind.as_str().into(),
-                r.slx.clone(),
+                if several {
+                    format!("{}/{}", r.workspace, r.slx)
+                } else {
+                    r.slx.clone()
+                },
                 r.status.as_str().into(),
                 tasks,
                 issues,

@@ -1,6 +1,6 @@
 //! `steward up` as a user runs it: the bundled example shows SLI values, a runbook raises its
 //! issue, the status page shows both, Ctrl-C stops everything, and a restart picks up the
-//! same state.
+//! same state, the user's own changes to the workspace included.
 
 mod common;
 
@@ -77,6 +77,23 @@ fn up_shows_four_sli_values_runs_a_runbook_and_stops_cleanly() {
         "status page lacks the open issue"
     );
 
+    // The user adds a check of their own to the workspace.
+    let (_, files) = get_json(&format!("{url}/api/v1/workspaces/local/export")).unwrap();
+    let tree = dir.path().join("mine");
+    for (path, text) in files.as_object().unwrap() {
+        let text = text.as_str().unwrap();
+        for path in [
+            path.clone(),
+            path.replace("slxs/platform-http/", "slxs/extra-check/"),
+        ] {
+            let file = tree.join(&path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+    }
+    let (code, out, err) = client(&url, &["workspace", "import", tree.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
     up.signal(Signal::SIGINT);
     let exit = up
         .wait_exit(Duration::from_secs(30))
@@ -100,6 +117,20 @@ fn up_shows_four_sli_values_runs_a_runbook_and_stops_cleanly() {
         "the runner registered twice: {status}"
     );
     assert_eq!(status["openIssues"], 1);
+    // The user's change survives the restart; up says it kept the workspace.
+    wait_until("up to say so", Duration::from_secs(30), || {
+        log(&dir.path().join("up2.log"))
+            .contains("it is kept as it is")
+            .then_some(())
+    });
+    let (_, slxs) = get_json(&format!("{url}/api/v1/workspaces/local/slxs")).unwrap();
+    assert!(
+        slxs.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "extra-check"),
+        "{slxs}"
+    );
     again.signal(Signal::SIGINT);
     assert!(
         again

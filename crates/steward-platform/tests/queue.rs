@@ -313,6 +313,24 @@ async fn a_stopping_runner_hands_its_runs_back_at_once(db: TestDb) {
     let staying = p.runner().await;
     p.session("web", &[]).await;
     let lease = leaving.poll(&poll_for(1)).await.leases.remove(0);
+    leaving
+        .poll(&PollRequest {
+            running: vec![lease.lease_id],
+            ..poll_for(0)
+        })
+        .await;
+    let (_, runners) = p.get("/api/v1/runners").await;
+    let view = |runners: &serde_json::Value| {
+        runners
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == json!(leaving.id))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(view(&runners)["running"], 1);
+    assert_eq!(view(&runners)["runningRunIds"], json!([lease.run.run_id]));
     let (status, body) = leaving
         .post(
             "/api/v1/runner/release",
@@ -321,6 +339,9 @@ async fn a_stopping_runner_hands_its_runs_back_at_once(db: TestDb) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["requeued"], 1);
+    let (_, runners) = p.get("/api/v1/runners").await;
+    assert_eq!(view(&runners)["running"], 0, "a stopped runner is not busy");
+    assert_eq!(view(&runners)["runningRunIds"], json!([]));
     let again = staying.poll(&poll_for(1)).await.leases.remove(0);
     assert_eq!(again.run.run_id, lease.run.run_id);
     assert_eq!(
@@ -337,7 +358,113 @@ async fn a_stopping_runner_hands_its_runs_back_at_once(db: TestDb) {
     assert_eq!(body["requeued"], 0);
 }
 
+async fn runner_liveness_follows_the_thresholds(db: TestDb) {
+    let p = start(&db, |c| {
+        c.lease_ttl = Duration::from_secs(2);
+        c.runner_offline_after = Duration::from_secs(4);
+    })
+    .await;
+    let runner = p.runner().await;
+    let health = || async {
+        let (_, runners) = p.get("/api/v1/runners").await;
+        runners[0]["health"].as_str().unwrap().to_string()
+    };
+    runner.poll(&poll_for(0)).await;
+    assert_eq!(health().await, "online");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(health().await, "stale", "no poll for longer than a lease");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        health().await,
+        "offline",
+        "no poll for longer than the offline threshold"
+    );
+    runner.poll(&poll_for(0)).await;
+    assert_eq!(health().await, "online", "back with its next poll");
+    let (_, runners) = p.get("/api/v1/runners").await;
+    assert_eq!(runners[0]["capacity"], 4);
+    assert!(runners[0]["lastSeenAt"].is_string());
+}
+
+/// Completions arriving together share a commit; one run's completion sent several times at
+/// once is still recorded once, and a stale lease among them is refused on its own.
+async fn simultaneous_completions_are_each_recorded_once(db: TestDb) {
+    let p = start(&db, |_| {}).await;
+    p.import(&web_files()).await;
+    let runner = std::sync::Arc::new(p.runner().await);
+    let requests: Vec<_> = (0..20)
+        .map(|_| json!({ "slx": "web", "taskTitles": ["*"] }))
+        .collect();
+    let (status, _) = p
+        .send(
+            Method::POST,
+            "/api/v1/workspaces/demo/sessions",
+            &json!({ "runRequests": requests }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let leases = runner.poll(&poll_for(20)).await.leases;
+    assert_eq!(leases.len(), 20);
+    let mut sends = Vec::new();
+    for (i, lease) in leases.iter().enumerate() {
+        // Three copies of each completion, and for every fifth run one under a wrong lease.
+        let issues: &[(u8, &str, &str)] = if i % 2 == 0 {
+            &[(2, "Check", "Down")]
+        } else {
+            &[]
+        };
+        let done = CompleteRequest {
+            lease_id: Some(lease.lease_id),
+            spec: None,
+            result: result(RunStatus::Succeeded, &[("Check", TaskStatus::Fail)], issues),
+        };
+        for copy in 0..4 {
+            let mut request = done.clone();
+            if copy == 3 {
+                if i % 5 != 0 {
+                    continue;
+                }
+                request.lease_id = Some(Uuid::now_v7());
+            }
+            let (runner, run) = (runner.clone(), lease.run.run_id);
+            sends.push(tokio::spawn(async move {
+                let (status, body) = runner.complete(run, &request).await;
+                (run, copy, status, body)
+            }));
+        }
+    }
+    let mut recorded: std::collections::HashMap<Uuid, usize> = Default::default();
+    for send in sends {
+        let (run, copy, status, body) = send.await.unwrap();
+        if copy == 3 {
+            assert_eq!(
+                status,
+                StatusCode::CONFLICT,
+                "a wrong lease is refused: {body}"
+            );
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        *recorded.entry(run).or_default() += usize::from(body["recorded"] == true);
+    }
+    assert_eq!(recorded.len(), 20);
+    assert!(
+        recorded.values().all(|n| *n == 1),
+        "each run recorded by exactly one of its copies: {recorded:?}"
+    );
+    let (_, runs) = p.get("/api/v1/runs?status=succeeded").await;
+    assert_eq!(runs.as_array().unwrap().len(), 20);
+    let (_, issues) = p.get("/api/v1/issues").await;
+    assert_eq!(issues.as_array().unwrap().len(), 1, "one fingerprint");
+    assert_eq!(
+        issues[0]["occurrences"], 10,
+        "one occurrence per raising run"
+    );
+}
+
 steward_testkit::on_both_databases!(
+    simultaneous_completions_are_each_recorded_once,
+    runner_liveness_follows_the_thresholds,
     a_session_run_is_leased_completed_once_and_visible,
     a_long_poll_wakes_when_work_arrives,
     an_expired_lease_is_requeued_then_given_up_and_late_results_are_refused,

@@ -69,13 +69,14 @@ impl StopSignal {
     }
 }
 
-/// Parses `NAME=VALUE`.
-pub fn pair(text: &str, what: &str) -> Result<(String, String)> {
+/// Parses `NAME=VALUE`; `form` is how the flag's value is written (`NAME=VALUE`,
+/// `NAME=FILE`, ...), for the error.
+pub fn pair(text: &str, what: &str, form: &str) -> Result<(String, String)> {
     match text.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_string(), value.to_string()))
         }
-        _ => Err(anyhow::anyhow!("{what} {text:?}: write it as NAME=VALUE")),
+        _ => Err(anyhow::anyhow!("{what} {text:?}: write it as {form}")),
     }
 }
 

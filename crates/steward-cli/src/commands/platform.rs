@@ -29,7 +29,7 @@ pub async fn platform(args: PlatformArgs) -> Result<ExitCode> {
     for option in &args.artifacts_options {
         config
             .artifacts_options
-            .push(super::pair(option, "--artifacts-option")?);
+            .push(super::pair(option, "--artifacts-option", "KEY=VALUE")?);
     }
     config.sli_rollup_retention = args.sli_rollup_retention;
     config.remote_write = args

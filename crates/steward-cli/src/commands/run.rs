@@ -49,7 +49,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
 
     let mut config: Vec<ConfigVar> = Vec::new();
     for entry in &args.vars {
-        let (name, value) = pair(entry, "--var")?;
+        let (name, value) = pair(entry, "--var", "NAME=VALUE")?;
         if config.iter().any(|c| c.name == name) {
             return Err(anyhow!(
                 "--var {name} is given twice; give each variable once"
@@ -60,7 +60,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let mut secret_refs = Vec::new();
     let mut secrets = Vec::new();
     for entry in &args.secrets {
-        let (name, file) = pair(entry, "--secret")?;
+        let (name, file) = pair(
+            entry,
+            "--secret",
+            "NAME=FILE (a file that holds the secret)",
+        )?;
         let value = std::fs::read_to_string(&file)
             .with_context(|| format!("--secret {name}: cannot read {file}"))?;
         secret_refs.push(SecretRef {
@@ -89,12 +93,16 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         session_id: (kind == RunKind::Runbook).then(Uuid::now_v7),
         interval_seconds: (kind == RunKind::Sli).then_some(args.interval),
     };
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("steward-out").join(format!(
-            "{bundle}-{}",
-            chrono::Utc::now().format("%Y%m%d-%H%M%S")
-        ))
-    });
+    let out = match args.out.clone() {
+        Some(out) if out.exists() && !out.is_dir() => {
+            return Err(anyhow!(
+                "--out {}: that is a file; give a directory (it is created when missing)",
+                out.display()
+            ));
+        }
+        Some(out) => out,
+        None => fresh_out_dir(&bundle)?,
+    };
     let cache_dir = dirs::cache_dir(args.cache_dir.clone());
     let runtime = Runtime::start(
         RuntimeConfig {
@@ -175,4 +183,27 @@ async fn follow(path: PathBuf, stop: CancellationToken) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
+}
+
+/// `steward-out/<bundle>-<time>`, created now so that two runs started in the same second do
+/// not share it (the second gets `-2`, and so on).
+fn fresh_out_dir(bundle: &str) -> Result<PathBuf> {
+    let base = PathBuf::from("steward-out");
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let stem = format!("{bundle}-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+    for n in 1.. {
+        let dir = if n == 1 {
+            base.join(&stem)
+        } else {
+            base.join(format!("{stem}-{n}"))
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => {
+                return Err(error).with_context(|| format!("creating {}", dir.display()));
+            }
+        }
+    }
+    unreachable!("some name is free")
 }

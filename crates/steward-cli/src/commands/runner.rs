@@ -30,7 +30,7 @@ pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
     config.metrics_listen = args.metrics_listen;
     config.relay_spool_bytes = args.relay_spool_mb * 1024 * 1024;
     for entry in &args.collections {
-        let (url, dir) = pair(entry, "--collection")?;
+        let (url, dir) = pair(entry, "--collection", "URL=DIRECTORY")?;
         config.collection_overrides.insert(url, PathBuf::from(dir));
     }
     let stop = CancellationToken::new();

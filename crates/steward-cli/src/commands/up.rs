@@ -64,17 +64,45 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = tree.name().to_string();
-    let client = api::Api::new(&url, None)?;
-    let report: ImportReport = client
-        .put(
-            &format!("/api/v1/workspaces/{}", api::encode(&name)),
-            &ImportRequest::from_tree(&tree, true),
-        )
-        .await
-        .context("importing the workspace")?;
-    for problem in tree.problems.iter().chain(&report.problems) {
-        say!("skipped: {problem}");
-    }
+    // The bundled example is imported again on every start (the platform's addresses may have
+    // changed) unless the user has changed it since `up` last imported it: then it is theirs.
+    let imported_by_up = data_dir.join("up-example.json");
+    let stored = platform.store().export_workspace(&name).await.ok();
+    let changed_by_user = args.workspace.is_none()
+        && stored.as_ref().is_some_and(|stored| {
+            let last: Option<BTreeMap<String, String>> = std::fs::read(&imported_by_up)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            last.as_ref() != Some(stored)
+        });
+    let slxs = if changed_by_user {
+        say!(
+            "Workspace {name} has changed since steward up imported the example; it is kept as it is \
+             (`steward workspace import examples/local-workspace` brings the example back)."
+        );
+        platform.store().slx_views(&name).await?.len()
+    } else {
+        let client = api::Api::new(&url, None)?;
+        let report: ImportReport = client
+            .put(
+                &format!("/api/v1/workspaces/{}", api::encode(&name)),
+                &ImportRequest::from_tree(&tree, true),
+            )
+            .await
+            .context("importing the workspace")?;
+        for problem in tree.problems.iter().chain(&report.problems) {
+            say!("skipped: {problem}");
+        }
+        if args.workspace.is_none()
+            && let Ok(now) = platform.store().export_workspace(&name).await
+        {
+            let _ = std::fs::write(
+                &imported_by_up,
+                serde_json::to_vec(&now).expect("files serialize"),
+            );
+        }
+        report.added.len() + report.updated.len() + report.unchanged.len()
+    };
 
     let stop = CancellationToken::new();
     let mut runner = RunnerConfig::new(&url, data_dir.join("runner"));
@@ -85,7 +113,6 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     runner.progress = Some(environment_progress());
     let runner_task = tokio::spawn(steward_runner::run(runner, stop.clone()));
 
-    let slxs = report.added.len() + report.updated.len() + report.unchanged.len();
     say!();
     say!("Steward is up: workspace {name} with {slxs} SLXs.");
     say!("  Status page  {url}/");

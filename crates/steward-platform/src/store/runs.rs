@@ -497,6 +497,11 @@ impl Store {
             .await?;
             locations.extend(row.map(|r| r.get::<String, _>(0)));
         }
+        // A stopping runner holds nothing any more, whatever its last poll said.
+        sqlx::query("UPDATE runners SET running = 0 WHERE id = $1")
+            .bind(runner.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(locations)
     }

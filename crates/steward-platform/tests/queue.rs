@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use steward_model::run::{RunStatus, TaskStatus};
 use steward_model::wire::{CompleteRequest, PollRequest};
 use uuid::Uuid;
@@ -71,30 +71,7 @@ async fn a_long_poll_wakes_when_work_arrives(db: TestDb) {
     let p = start(&db, |c| c.poll_timeout = Duration::from_secs(20)).await;
     p.import(&web_files()).await;
     let runner = p.runner().await;
-    let version = runner.poll(&poll_for(0)).await.desired_state_version;
-    let waiting = tokio::spawn(async move {
-        let started = Instant::now();
-        let poll = runner
-            .poll(&PollRequest {
-                free_capacity: 1,
-                capacity: 1,
-                running: vec![],
-                desired_state_version: Some(version),
-                no_wait: false,
-            })
-            .await;
-        (poll, started.elapsed())
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    p.session("web", &["Check HTTP Endpoint Availability and Latency"])
-        .await;
-    let (poll, waited) = waiting.await.unwrap();
-    assert_eq!(poll.leases.len(), 1);
-    assert_eq!(
-        poll.leases[0].run.task_titles,
-        vec!["Check HTTP Endpoint Availability and Latency"]
-    );
-    assert!(waited < Duration::from_secs(10), "woke after {waited:?}");
+    assert_long_poll_wakes(&p, runner).await;
 }
 
 async fn an_expired_lease_is_requeued_then_given_up_and_late_results_are_refused(db: TestDb) {

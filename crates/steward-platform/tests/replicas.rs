@@ -5,8 +5,7 @@
 mod common;
 
 use common::*;
-use std::time::{Duration, Instant};
-use steward_model::wire::PollRequest;
+use std::time::Duration;
 use steward_platform::PlatformConfig;
 
 /// Two platforms sharing one fresh PostgreSQL database.
@@ -32,31 +31,5 @@ async fn a_poll_held_by_one_replica_wakes_for_work_queued_on_another() {
     // The runner registered on A, polls B: replicas share runners and credentials.
     let mut runner = a.runner().await;
     runner.url = b.url.clone();
-    let version = runner.poll(&poll_for(0)).await.desired_state_version;
-    let waiting = tokio::spawn(async move {
-        let started = Instant::now();
-        let poll = runner
-            .poll(&PollRequest {
-                free_capacity: 1,
-                capacity: 1,
-                running: vec![],
-                desired_state_version: Some(version),
-                no_wait: false,
-            })
-            .await;
-        (poll, started.elapsed())
-    });
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    a.session("web", &["Check HTTP Endpoint Availability and Latency"])
-        .await;
-    let (poll, waited) = waiting.await.unwrap();
-    assert_eq!(
-        poll.leases.len(),
-        1,
-        "the poll on B got the run queued on A"
-    );
-    assert!(
-        waited < Duration::from_secs(10),
-        "woke after {waited:?}, not at the 20 s poll timeout"
-    );
+    assert_long_poll_wakes(&a, runner).await;
 }

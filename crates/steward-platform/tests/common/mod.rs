@@ -230,3 +230,36 @@ pub fn web_files() -> Vec<(&'static str, &'static str)> {
         ("slxs/web/runbook.yaml", RUNBOOK),
     ]
 }
+
+/// A long poll held by `runner` (on whichever platform it talks to) wakes, well before the
+/// poll timeout (20 s in these tests), when `queueing` gets a session for it.
+pub async fn assert_long_poll_wakes(queueing: &TestPlatform, runner: TestRunner) {
+    let version = runner.poll(&poll_for(0)).await.desired_state_version;
+    let waiting = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let poll = runner
+            .poll(&PollRequest {
+                free_capacity: 1,
+                capacity: 1,
+                running: vec![],
+                desired_state_version: Some(version),
+                no_wait: false,
+            })
+            .await;
+        (poll, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    queueing
+        .session("web", &["Check HTTP Endpoint Availability and Latency"])
+        .await;
+    let (poll, waited) = waiting.await.unwrap();
+    assert_eq!(poll.leases.len(), 1, "the waiting poll got the run");
+    assert_eq!(
+        poll.leases[0].run.task_titles,
+        vec!["Check HTTP Endpoint Availability and Latency"]
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "woke after {waited:?}, not at the poll timeout"
+    );
+}

@@ -174,6 +174,29 @@ fn platform_and_runner_processes_run_slis_and_runbooks_end_to_end() {
         .unwrap();
     assert_eq!(resolved["status"], "resolved");
 
+    // Cancelling what cannot be cancelled says why, per run.
+    let (code, _, stderr) = client(&url, &["cancel", "not-a-run"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("not a run id"), "{stderr}");
+    let (code, stdout, _) = client(
+        &url,
+        &[
+            "cancel",
+            failing["id"].as_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1);
+    let refused: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("already ended"),
+        "{refused}"
+    );
+
     // Both stop cleanly on SIGINT.
     runner.signal(Signal::SIGINT);
     platform.process.signal(Signal::SIGINT);

@@ -118,19 +118,22 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let data_dir = dir.path().to_path_buf();
-    let server = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let mut config = PlatformConfig::new(data_dir);
-            config.listen = ([127, 0, 0, 1], 0).into();
-            let platform = Platform::start(config).await.unwrap();
-            addr_tx.send(platform.addr()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
+    let server = std::thread::Builder::new()
+        .name("platform".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut config = PlatformConfig::new(data_dir);
+                config.listen = ([127, 0, 0, 1], 0).into();
+                let platform = Platform::start(config).await.unwrap();
+                addr_tx.send(platform.addr()).unwrap();
+                std::future::pending::<()>().await;
+            });
+        })
+        .unwrap();
     let addr = addr_rx.recv().unwrap();
     let url = format!("http://{addr}");
     let client = tokio::runtime::Builder::new_multi_thread()
@@ -184,6 +187,7 @@ fn main() {
                 })
                 .collect();
             let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
+            let cpu_before = platform_cpu_seconds();
             let started = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..senders {
@@ -210,8 +214,9 @@ fn main() {
                 sent += task.await.unwrap();
             }
             let elapsed = started.elapsed().as_secs_f64();
+            let cores = (platform_cpu_seconds() - cpu_before) / elapsed;
             println!(
-                "ingest, {senders} sender(s): {:>10.0} points/s  ({sent} points, {POINTS_PER_REQUEST} per request, {elapsed:.2} s)",
+                "ingest, {senders} sender(s): {:>10.0} points/s  ({sent} points, {POINTS_PER_REQUEST} per request, {elapsed:.2} s; platform busy {cores:.2} cores)",
                 sent as f64 / elapsed
             );
         }
@@ -254,4 +259,29 @@ fn main() {
         println!("push to queryable:  p50 {:?}  p99 {:?}", pct(50), pct(99));
     });
     drop(server);
+}
+
+/// CPU seconds used so far by the platform's threads: its runtime thread and SQLite's worker
+/// threads (the senders' threads are not counted).
+fn platform_cpu_seconds() -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let Some((name, rest)) = stat.split_once(") ").and_then(|(head, rest)| {
+            head.split_once(" (")
+                .map(|(_, name)| (name.to_string(), rest))
+        }) else {
+            continue;
+        };
+        if name == "platform" || name.starts_with("sqlx-sqlite") {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
+            ticks +=
+                fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+        }
+    }
+    ticks as f64 / ticks_per_second
 }

@@ -337,24 +337,39 @@ pub async fn token(command: TokenCommand) -> Result<ExitCode> {
 pub async fn cancel(args: CancelArgs) -> Result<ExitCode> {
     let api = api(&args.client)?;
     let mut views = Vec::new();
-    let mut failed = false;
+    let mut refused = Vec::new();
     for id in &args.runs {
+        if uuid::Uuid::parse_str(id.trim()).is_err() {
+            let error = "not a run id (run ids are UUIDs, as `steward runs` lists them)";
+            say!("run {id}: {error}");
+            refused.push(serde_json::json!({ "id": id, "error": error }));
+            continue;
+        }
         match api
             .post::<_, RunView>(
-                &format!("/api/v1/runs/{}/cancel", encode(id)),
+                &format!("/api/v1/runs/{}/cancel", encode(id.trim())),
                 &serde_json::json!({}),
             )
             .await
         {
             Ok(run) => views.push(run),
             Err(error) => {
-                failed = true;
                 say!("run {id}: {error:#}");
+                refused.push(serde_json::json!({ "id": id, "error": format!("{error:#}") }));
             }
         }
     }
+    let failed = !refused.is_empty();
     match args.client.output {
-        Output::Json => output::json(&views),
+        // Cancelled runs as they are now, then the ids that could not be cancelled and why.
+        Output::Json => {
+            let mut all: Vec<serde_json::Value> = views
+                .iter()
+                .map(|v| serde_json::to_value(v).expect("runs serialize"))
+                .collect();
+            all.extend(refused);
+            output::json(&all)
+        }
         Output::Text => {
             for run in &views {
                 let when = if run.status.is_final() {

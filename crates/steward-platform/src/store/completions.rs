@@ -142,15 +142,39 @@ impl Writer for CompletionWriter {
                 }));
             }
         }
-        for i in leased.iter().copied().chain(later) {
+        for &i in &leased {
             if !matches!(answers[i], Some(Ok(_))) {
                 let job = &jobs[i];
-                let lease = job.request.lease_id;
-                answers[i] = Some(match lease {
-                    Some(lease) => why_not_recorded(&mut tx, job.run_id, job.runner, lease).await,
-                    None => Ok(Recorded::Before),
-                });
+                let lease = job.request.lease_id.expect("leased");
+                answers[i] = Some(why_not_recorded(&mut tx, job.run_id, job.runner, lease).await);
             }
+        }
+        // Further reports of a run already in this group, one by one: each may be the one
+        // that holds the lease (the first may have been refused) or a repeat.
+        for i in later {
+            let job = &jobs[i];
+            answers[i] = Some(match job.request.lease_id {
+                Some(lease) => {
+                    let written = record_leased(&mut tx, self.backend, jobs, &[i]).await?;
+                    match written.get(&job.run_id) {
+                        Some(recorded) => Ok(recorded.clone()),
+                        None => why_not_recorded(&mut tx, job.run_id, job.runner, lease).await,
+                    }
+                }
+                None => {
+                    let inserted = record_sli(&mut tx, self.backend, jobs, &[i]).await?;
+                    let spec = job.request.spec.as_ref().expect("checked before queueing");
+                    Ok(if inserted.contains(&job.run_id) {
+                        Recorded::New {
+                            workspace: spec.workspace.clone(),
+                            slx: spec.slx.clone(),
+                            kind: RunKind::Sli,
+                        }
+                    } else {
+                        Recorded::Before
+                    })
+                }
+            });
         }
         let answers: Vec<ApiResult<Recorded>> = answers
             .into_iter()
@@ -419,4 +443,98 @@ async fn why_not_recorded(
     Err(ApiError::Conflict(format!(
         "lease {lease} no longer holds run {run_id}: it expired and the run was handed out again or ended; this result was not recorded"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steward_model::run::{RunResult, RunSpec};
+    use steward_model::workspace::CodeBundleRef;
+
+    fn spec(run_id: Uuid) -> RunSpec {
+        RunSpec {
+            run_id,
+            kind: RunKind::Runbook,
+            workspace: "ws".into(),
+            slx: "web".into(),
+            location: "here".into(),
+            code_bundle: CodeBundleRef::default(),
+            config: vec![],
+            secrets: vec![],
+            task_titles: vec![],
+            timeout_seconds: 60,
+            session_id: None,
+            interval_seconds: None,
+        }
+    }
+
+    fn finish(runner: Uuid, run_id: Uuid, lease: Uuid) -> Finish {
+        let now = chrono::Utc::now();
+        Finish {
+            runner,
+            run_id,
+            request: Arc::new(CompleteRequest {
+                lease_id: Some(lease),
+                spec: None,
+                result: RunResult::error(RunStatus::Succeeded, "done", now),
+            }),
+        }
+    }
+
+    /// Reports of one run inside one group, in every order: a stale lease first must not
+    /// keep the good report behind it from being recorded, and a repeat stays a repeat.
+    #[tokio::test]
+    async fn each_report_in_a_group_gets_its_own_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        store
+            .create_session("ws", "test", Uuid::now_v7(), &[spec(a), spec(b)], 3)
+            .await
+            .unwrap();
+        let runner = Uuid::now_v7();
+        let leases = store.lease(runner, "here", 2, 60_000).await.unwrap().leases;
+        let lease_of = |run: Uuid| {
+            leases
+                .iter()
+                .find(|l| l.run.run_id == run)
+                .unwrap()
+                .lease_id
+        };
+        let writer = CompletionWriter {
+            pool: store.write.clone(),
+            backend: store.backend,
+            series: Arc::default(),
+        };
+        let jobs = [
+            finish(runner, a, Uuid::now_v7()),
+            finish(runner, a, lease_of(a)),
+            finish(runner, b, lease_of(b)),
+            finish(runner, b, lease_of(b)),
+        ];
+        let answers = writer.commit(&jobs).await.unwrap();
+        assert!(
+            matches!(answers[0], Err(ApiError::Conflict(_))),
+            "{:?}",
+            answers[0]
+        );
+        assert!(
+            matches!(answers[1], Ok(Completion::Recorded(_))),
+            "{:?}",
+            answers[1]
+        );
+        assert!(
+            matches!(answers[2], Ok(Completion::Recorded(_))),
+            "{:?}",
+            answers[2]
+        );
+        assert!(
+            matches!(answers[3], Ok(Completion::Duplicate)),
+            "{:?}",
+            answers[3]
+        );
+        assert_eq!(store.run(a).await.unwrap().status, RunStatus::Succeeded);
+        assert_eq!(store.run(b).await.unwrap().status, RunStatus::Succeeded);
+    }
 }

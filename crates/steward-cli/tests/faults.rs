@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use steward_testkit::postgres::PostgresServer;
 use steward_testkit::proxy::TcpProxy;
-use steward_testkit::{Process, free_port, get_json, wait_until};
+use steward_testkit::{Process, free_port, get_json, tail, wait_until, wait_until_explained};
 
 const TOKEN: &str = "stw_reg_faults";
 
@@ -369,58 +369,93 @@ fn a_full_spool_disk_degrades_the_runner_without_stopping_its_tasks() {
         };
     }
     cmd.env("STEWARD_DATA_DIR", &state);
-    let runner = Process::spawn("full", cmd, &dir.path().join("full.log"));
+    let runner_log = dir.path().join("full.log");
+    let runner = Process::spawn("full", cmd, &runner_log);
+    let explain = || {
+        format!(
+            "runner log:\n{}\nrunner metrics:\n{}",
+            tail(&runner_log, 40),
+            reqwest::blocking::get(format!("http://{metrics}/metrics"))
+                .and_then(|r| r.text())
+                .unwrap_or_else(|e| e.to_string())
+        )
+    };
     import(&url, &workspace(dir.path(), "1s", "0s"));
     first_sli_value(&url);
 
-    // Fill the spool's file system (seen through the runner's own mount namespace).
+    // Fill the spool's file system (seen through the runner's own mount namespace), and keep
+    // it full: what the runner delivers frees room, which the filler takes again.
     let inside =
         PathBuf::from(format!("/proc/{}/root", runner.id())).join(spool.strip_prefix("/").unwrap());
     let filler = inside.join("filler");
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&filler).unwrap();
-        let block = vec![0u8; 4096];
-        while file
-            .write_all(&block)
-            .and_then(|()| file.sync_all())
-            .is_ok()
-        {}
-    }
-    wait_until("the spool to be degraded", Duration::from_secs(60), || {
-        (runner_metric(&metrics, "steward_runner_spool_degraded") == Some(1.0)).then_some(())
-    });
+    let filling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let filler_thread = {
+        let (filler, filling) = (filler.clone(), filling.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&filler).unwrap();
+            let block = vec![0u8; 1024];
+            while filling.load(std::sync::atomic::Ordering::SeqCst) {
+                while file.write_all(&block).and_then(|()| file.flush()).is_ok() {}
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    wait_until_explained(
+        "the spool to be degraded",
+        Duration::from_secs(60),
+        explain,
+        || (runner_metric(&metrics, "steward_runner_spool_degraded") == Some(1.0)).then_some(()),
+    );
     // Results still arrive, straight from memory.
     let degraded_at = chrono::Utc::now();
-    wait_until("values while degraded", Duration::from_secs(60), || {
-        (values_between(&url, degraded_at, chrono::Utc::now()) >= 2).then_some(())
-    });
+    wait_until_explained(
+        "values while degraded",
+        Duration::from_secs(60),
+        explain,
+        || (values_between(&url, degraded_at, chrono::Utc::now()) >= 2).then_some(()),
+    );
 
     // With the platform away too, results are dropped and counted; tasks keep running.
     platform.process.signal(Signal::SIGKILL);
     platform.process.wait_exit(Duration::from_secs(10)).unwrap();
     let runs_before = sli_runs(&metrics);
-    wait_until("results to be dropped", Duration::from_secs(90), || {
-        (runner_metric(&metrics, "steward_runner_spool_dropped_results_total") >= Some(2.0))
-            .then_some(())
-    });
+    wait_until_explained(
+        "results to be dropped",
+        Duration::from_secs(90),
+        explain,
+        || {
+            (runner_metric(&metrics, "steward_runner_spool_dropped_results_total") >= Some(2.0))
+                .then_some(())
+        },
+    );
     assert!(
         sli_runs(&metrics) >= runs_before + 2.0,
         "tasks keep running"
     );
-    let log = log(&dir.path().join("full.log"));
-    assert!(log.contains("SLI result dropped"), "{log}");
+    assert!(
+        log(&runner_log).contains("SLI result dropped"),
+        "{}",
+        explain()
+    );
 
     // Space comes back: the spool works again and keeps what the platform cannot take yet.
+    filling.store(false, std::sync::atomic::Ordering::SeqCst);
+    filler_thread.join().unwrap();
     std::fs::remove_file(&filler).unwrap();
-    wait_until("the spool to recover", Duration::from_secs(60), || {
-        (runner_metric(&metrics, "steward_runner_spool_degraded") == Some(0.0)
-            && runner_metric(&metrics, "steward_runner_spool_entries") >= Some(1.0))
-        .then_some(())
-    });
+    wait_until_explained(
+        "the spool to recover",
+        Duration::from_secs(60),
+        explain,
+        || {
+            (runner_metric(&metrics, "steward_runner_spool_degraded") == Some(0.0)
+                && runner_metric(&metrics, "steward_runner_spool_entries") >= Some(1.0))
+            .then_some(())
+        },
+    );
     let back_at = chrono::Utc::now();
     let _platform = start_platform_on(dir.path(), port, TOKEN, &[], "platform-2.log");
-    wait_until("spooled values", Duration::from_secs(90), || {
+    wait_until_explained("spooled values", Duration::from_secs(90), explain, || {
         (values_between(&url, back_at - chrono::Duration::seconds(20), back_at) >= 1).then_some(())
     });
 }

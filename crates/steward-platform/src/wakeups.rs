@@ -19,10 +19,21 @@ const CHANNEL: &str = "steward_wakeups";
 const ALL: &str = "*";
 
 /// One `Notify` per location, and optionally the other replicas.
-#[derive(Default)]
 pub struct Wakeups {
     locations: Mutex<HashMap<String, Arc<Notify>>>,
     replicas: OnceLock<mpsc::UnboundedSender<String>>,
+    /// Tags this replica's notifications, so that it does not wake its polls twice.
+    me: uuid::Uuid,
+}
+
+impl Default for Wakeups {
+    fn default() -> Self {
+        Wakeups {
+            locations: Mutex::default(),
+            replicas: OnceLock::new(),
+            me: uuid::Uuid::new_v4(),
+        }
+    }
 }
 
 impl Wakeups {
@@ -60,9 +71,9 @@ impl Wakeups {
         }
     }
 
-    fn tell_replicas(&self, payload: &str) {
+    fn tell_replicas(&self, location: &str) {
         if let Some(replicas) = self.replicas.get() {
-            let _ = replicas.send(payload.to_string());
+            let _ = replicas.send(location.to_string());
         }
     }
 
@@ -78,14 +89,20 @@ impl Wakeups {
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = self.replicas.set(tx);
         [
-            tokio::spawn(send(rx, store, shutdown.clone())),
+            tokio::spawn(send(rx, store, self.me, shutdown.clone())),
             tokio::spawn(listen(self.clone(), url, shutdown)),
         ]
     }
 }
 
-/// Sends wakeups, coalescing the ones that pile up while a send is under way.
-async fn send(mut rx: mpsc::UnboundedReceiver<String>, store: Store, shutdown: CancellationToken) {
+/// Sends wakeups (`<replica> <location>`), coalescing the ones that pile up while a send is
+/// under way.
+async fn send(
+    mut rx: mpsc::UnboundedReceiver<String>,
+    store: Store,
+    me: uuid::Uuid,
+    shutdown: CancellationToken,
+) {
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -101,8 +118,8 @@ async fn send(mut rx: mpsc::UnboundedReceiver<String>, store: Store, shutdown: C
         if payloads.contains(ALL) {
             payloads.retain(|p| p == ALL);
         }
-        for payload in payloads {
-            if let Err(error) = store.notify(CHANNEL, &payload).await {
+        for location in payloads {
+            if let Err(error) = store.notify(CHANNEL, &format!("{me} {location}")).await {
                 // The replicas' polls end at their timeout and find the work then.
                 tracing::warn!(%error, "Could not tell the other replicas about new work.");
             }
@@ -110,7 +127,7 @@ async fn send(mut rx: mpsc::UnboundedReceiver<String>, store: Store, shutdown: C
     }
 }
 
-/// Listens for the other replicas' wakeups (and this one's own, which wake nothing new).
+/// Listens for the other replicas' wakeups (this one's own come back too, and are ignored).
 async fn listen(wakeups: Arc<Wakeups>, url: String, shutdown: CancellationToken) {
     let mut retry = Duration::from_millis(200);
     loop {
@@ -135,10 +152,17 @@ async fn listen(wakeups: Arc<Wakeups>, url: String, shutdown: CancellationToken)
                 next = listener.try_recv() => next,
             };
             match next {
-                Ok(Some(notification)) => match notification.payload() {
-                    ALL => wakeups.wake_all_here(),
-                    location => wakeups.wake_here(location),
-                },
+                Ok(Some(notification)) => {
+                    let (from, location) = notification
+                        .payload()
+                        .split_once(' ')
+                        .unwrap_or(("", notification.payload()));
+                    match location {
+                        _ if from == wakeups.me.to_string() => {}
+                        ALL => wakeups.wake_all_here(),
+                        location => wakeups.wake_here(location),
+                    }
+                }
                 // The connection was lost; `try_recv` reconnects on the next call.
                 Ok(None) => wakeups.wake_all_here(),
                 Err(error) => {

@@ -100,6 +100,39 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
+/// [`wait_until`] that, when the deadline passes, adds what `explain` says (a log's tail, a
+/// metrics page) to the panic message.
+///
+/// # Panics
+/// When the deadline passes.
+pub fn wait_until_explained<T>(
+    what: &str,
+    timeout: Duration,
+    explain: impl Fn() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                explain()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last `lines` lines of a text file (empty when unreadable).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// Async flavour of [`wait_until`].
 ///
 /// # Panics

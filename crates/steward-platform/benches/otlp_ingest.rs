@@ -186,7 +186,10 @@ fn main() {
                     request(1_700_000_000_000_000_000 + next * 2_000_000_000)
                 })
                 .collect();
-            let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
+            // Sent oldest first, as pushes arrive.
+            let queue = std::sync::Arc::new(std::sync::Mutex::new(
+                bodies.into_iter().rev().collect::<Vec<_>>(),
+            ));
             let cpu_before = platform_cpu_seconds();
             let started = Instant::now();
             let mut tasks = Vec::new();

@@ -3,7 +3,8 @@
 
 use super::db::{Backend, Sql};
 use super::group::Writer;
-use super::sli::{self, Batch, SeriesCache};
+use super::points::{self, SeriesCache};
+use super::sli::{self, Batch};
 use super::{Store, issues};
 use crate::error::{ApiError, ApiResult};
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -205,7 +206,7 @@ impl Writer for CompletionWriter {
             })
             .collect();
         let refs: Vec<&Batch> = batches.iter().collect();
-        sli::insert(&mut tx, self.backend, &self.series, &refs).await?;
+        points::insert(&mut tx, self.backend, &self.series, &refs).await?;
         tx.commit().await?;
         let mut batches = batches.into_iter();
         Ok(answers

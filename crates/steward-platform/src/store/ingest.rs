@@ -5,7 +5,8 @@
 use super::db::Backend;
 use super::group::Writer;
 use super::now_ms;
-use super::sli::{self, Batch, SeriesCache};
+use super::points::{self, SeriesCache};
+use super::sli::Batch;
 use crate::error::ApiResult;
 use sqlx::AnyPool;
 use std::sync::{Arc, Mutex};
@@ -61,7 +62,7 @@ impl Writer for PointWriter {
             .filter(|(_, fresh)| **fresh)
             .map(|(push, _)| push.batch.as_ref())
             .collect();
-        sli::insert(&mut tx, self.backend, &self.series, &batches).await?;
+        points::insert(&mut tx, self.backend, &self.series, &batches).await?;
         tx.commit().await?;
         Ok(fresh.into_iter().map(Ok).collect())
     }

@@ -3,11 +3,13 @@
 
 mod alerts;
 mod artifacts;
+mod blocks;
 mod completions;
 pub mod db;
 mod group;
 mod ingest;
 mod issues;
+mod points;
 mod runners;
 mod runs;
 pub(crate) mod sli;
@@ -46,7 +48,8 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let backend = Backend::of_url(url)?;
         let pools = db::connect(url, backend).await?;
-        let series: Arc<Mutex<sli::SeriesCache>> = Arc::default();
+        points::move_legacy_points(&pools.write, backend).await?;
+        let series: Arc<Mutex<points::SeriesCache>> = Arc::default();
         let ingest = group::Group::start(
             ingest::PointWriter {
                 pool: pools.write.clone(),

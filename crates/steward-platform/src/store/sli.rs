@@ -1,13 +1,12 @@
-//! SLI series: each (workspace, SLX, metric) has an integer id; its points and five-minute
-//! rollups (count, sum, min, max, last) are small rows clustered by (series, time), so writes
-//! append and range reads are one index walk. Rollups outlive the raw points for long ranges.
+//! SLI series: each (workspace, SLX, metric) has an integer id; its points are kept in blocks
+//! (written by [`super::points`]) and in five-minute rollups (count, sum, min, max, last) that
+//! outlive them for long ranges. Here: the batch and bucket types, and reading series back.
 
-use super::db::{Backend, Sql};
 use super::{Store, json, time, uuid};
 use crate::error::ApiResult;
-use sqlx::{Acquire, Any, AnyConnection, Row, Transaction};
+use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use steward_model::api::SliValue;
 use steward_model::names::sli_metric_name;
 use steward_model::run::RunResult;
@@ -16,9 +15,6 @@ use uuid::Uuid;
 
 /// Width of a rollup bucket.
 pub const ROLLUP_MS: i64 = 5 * 60 * 1000;
-
-/// Rows per insert statement: the statement is prepared once and reused for every full chunk.
-const ROWS_PER_STATEMENT: usize = 2000;
 
 /// What a series is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,152 +137,6 @@ impl Bucket {
     }
 }
 
-/// Series ids, cached both ways (series are never deleted, so the cache never goes stale).
-#[derive(Default)]
-pub(crate) struct SeriesCache {
-    by_key: HashMap<SeriesKey, i64>,
-}
-
-/// Ids of `keys`, creating the series that do not exist yet.
-async fn ensure_series(
-    conn: &mut AnyConnection,
-    cache: &Arc<Mutex<SeriesCache>>,
-    keys: &[SeriesKey],
-) -> ApiResult<Vec<i64>> {
-    let mut ids = vec![0i64; keys.len()];
-    let mut missing = Vec::new();
-    {
-        let cache = cache.lock().expect("poisoned");
-        for (i, key) in keys.iter().enumerate() {
-            match cache.by_key.get(key) {
-                Some(id) => ids[i] = *id,
-                None => missing.push(i),
-            }
-        }
-    }
-    for i in missing {
-        let key = &keys[i];
-        sqlx::query("INSERT INTO series (workspace, slx, metric) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(&key.workspace)
-            .bind(&key.slx)
-            .bind(&key.metric)
-            .execute(&mut *conn)
-            .await?;
-        let row =
-            sqlx::query("SELECT id FROM series WHERE workspace = $1 AND slx = $2 AND metric = $3")
-                .bind(&key.workspace)
-                .bind(&key.slx)
-                .bind(&key.metric)
-                .fetch_one(&mut *conn)
-                .await?;
-        ids[i] = row.get(0);
-        cache
-            .lock()
-            .expect("poisoned")
-            .by_key
-            .insert(key.clone(), ids[i]);
-    }
-    Ok(ids)
-}
-
-/// Writes batches and folds what was new into the rollups, in the caller's transaction. A
-/// point whose series already has one at that millisecond is a repeated delivery: it is ignored
-/// and does not count twice in the rollups.
-pub(crate) async fn insert(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    cache: &Arc<Mutex<SeriesCache>>,
-    batches: &[&Batch],
-) -> ApiResult<()> {
-    let mut rows = Vec::with_capacity(batches.iter().map(|b| b.samples.len()).sum());
-    for batch in batches {
-        if batch.samples.is_empty() {
-            continue;
-        }
-        let ids = ensure_series(tx, cache, &batch.keys).await?;
-        rows.extend(batch.samples.iter().map(|s| (ids[s.key as usize], *s)));
-    }
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // In key order, consecutive rows land in the same B-tree pages.
-    rows.sort_by_key(|(series, s)| (*series, s.time));
-    let mut buckets: BTreeMap<(i64, i64), Bucket> = BTreeMap::new();
-    let mut fold = |series: i64, s: &Sample| {
-        let point = Bucket::of(s.value, s.time);
-        buckets
-            .entry((series, s.time - s.time.rem_euclid(ROLLUP_MS)))
-            .and_modify(|b| b.merge(&point))
-            .or_insert(point);
-    };
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        // Repeats are rare: insert the chunk at once, and only when some row was already there
-        // undo it and go row by row to learn which ones were new.
-        let mut savepoint = tx.begin().await?;
-        let mut insert = Sql::new(backend, "INSERT INTO points (series, time, value, run_id) ");
-        insert.push_values(chunk, |row, (series, s)| {
-            row.bind(*series)
-                .bind(s.time)
-                .bind(s.value)
-                .bind(s.run.map(|r| r.to_string()));
-        });
-        insert.push(" ON CONFLICT DO NOTHING");
-        let inserted = insert
-            .build()?
-            .persistent(true)
-            .execute(&mut *savepoint)
-            .await?;
-        if inserted.rows_affected() == chunk.len() as u64 {
-            savepoint.commit().await?;
-            chunk.iter().for_each(|(series, s)| fold(*series, s));
-            continue;
-        }
-        savepoint.rollback().await?;
-        for (series, s) in chunk {
-            let inserted = sqlx::query(
-                "INSERT INTO points (series, time, value, run_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(*series)
-            .bind(s.time)
-            .bind(s.value)
-            .bind(s.run.map(|r| r.to_string()))
-            .execute(&mut **tx)
-            .await?;
-            if inserted.rows_affected() == 1 {
-                fold(*series, s);
-            }
-        }
-    }
-    let buckets: Vec<_> = buckets.into_iter().collect();
-    for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
-        let mut upsert = Sql::new(
-            backend,
-            "INSERT INTO rollups (series, bucket, count, sum, min, max, last, last_time) ",
-        );
-        upsert.push_values(chunk, |row, ((series, bucket), b)| {
-            row.bind(*series)
-                .bind(*bucket)
-                .bind(b.count as i64)
-                .bind(b.sum)
-                .bind(b.min)
-                .bind(b.max)
-                .bind(b.last.0)
-                .bind(b.last.1);
-        });
-        upsert.push(
-            " ON CONFLICT (series, bucket) DO UPDATE SET
-               count = rollups.count + excluded.count,
-               sum = rollups.sum + excluded.sum,
-               min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
-               max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END,
-               last = CASE WHEN excluded.last_time >= rollups.last_time THEN excluded.last ELSE rollups.last END,
-               last_time = CASE WHEN excluded.last_time > rollups.last_time THEN excluded.last_time ELSE rollups.last_time END",
-        );
-        upsert.build()?.persistent(true).execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
 impl Store {
     /// Stores a batch (an OTLP push, a relay batch), committed together with the batches that
     /// arrive meanwhile (see [`super::ingest`]); with an id, only once: `false` when that batch
@@ -331,22 +181,29 @@ impl Store {
     ) -> ApiResult<Vec<SliValue>> {
         let mut values = Vec::new();
         for (series, metric) in self.series_of(workspace, slx, metric).await? {
-            let rows = sqlx::query(
-                "SELECT time, value, run_id FROM points WHERE series = $1 AND time >= $2 AND time <= $3
-                 ORDER BY time DESC LIMIT $4",
+            let blocks = sqlx::query(
+                "SELECT data, run_id FROM point_blocks WHERE series = $1 AND last_time >= $2 AND last_time <= $3 AND first_time <= $4",
             )
             .bind(series)
             .bind(since)
+            .bind(until.saturating_add(super::points::MAX_BLOCK_SPAN_MS))
             .bind(until)
-            .bind(limit.clamp(1, 1_000_000) as i64)
             .fetch_all(&self.read)
             .await?;
-            values.extend(rows.into_iter().map(|r| SliValue {
-                metric: metric.clone(),
-                value: r.get(1),
-                time: time(r.get(0)),
-                run_id: r.get::<Option<String>, _>(2).map(|s| uuid(&s)),
-            }));
+            for block in blocks {
+                let run_id = block.get::<Option<String>, _>(1).map(|s| uuid(&s));
+                values.extend(
+                    super::points::read_block(&block.get::<Vec<u8>, _>(0))
+                        .into_iter()
+                        .filter(|(t, _)| (since..=until).contains(t))
+                        .map(|(t, value)| SliValue {
+                            metric: metric.clone(),
+                            value,
+                            time: time(t),
+                            run_id,
+                        }),
+                );
+            }
         }
         values.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.metric.cmp(&b.metric)));
         values.truncate(limit.clamp(1, 1_000_000) as usize);
@@ -427,11 +284,12 @@ impl Store {
             .collect())
     }
 
-    /// The latest SLI value (metric "") of one SLX with its time.
+    /// The latest SLI value (metric "") of one SLX with its time: the last value of its newest
+    /// rollup bucket, which every stored point updates.
     pub async fn latest_value(&self, workspace: &str, slx: &str) -> ApiResult<Option<(f64, i64)>> {
         let row = sqlx::query(
-            "SELECT p.value, p.time FROM series s JOIN points p ON p.series = s.id
-             WHERE s.workspace = $1 AND s.slx = $2 AND s.metric = '' ORDER BY p.time DESC LIMIT 1",
+            "SELECT r.last, r.last_time FROM series s JOIN rollups r ON r.series = s.id
+             WHERE s.workspace = $1 AND s.slx = $2 AND s.metric = '' ORDER BY r.bucket DESC LIMIT 1",
         )
         .bind(workspace)
         .bind(slx)
@@ -440,9 +298,10 @@ impl Store {
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    /// Drops raw points older than `raw_before` and rollups older than `rollup_before`
-    /// (milliseconds since the epoch), series by series and a chunk at a time, so writers are
-    /// never held up for long. Returns how many rows went.
+    /// Drops raw points older than `raw_before` (whole blocks, once their last point is older)
+    /// and rollups older than `rollup_before` (milliseconds since the epoch), series by series
+    /// and a chunk at a time, so writers are never held up for long. Returns how many rows
+    /// went.
     pub async fn prune_series(&self, raw_before: i64, rollup_before: i64) -> ApiResult<u64> {
         let ids: Vec<i64> = sqlx::query("SELECT id FROM series")
             .fetch_all(&self.read)
@@ -454,7 +313,7 @@ impl Store {
         for id in ids {
             for (sql, before) in [
                 (
-                    "DELETE FROM points WHERE series = $1 AND time IN (SELECT time FROM points WHERE series = $1 AND time < $2 LIMIT 10000)",
+                    "DELETE FROM point_blocks WHERE id IN (SELECT id FROM point_blocks WHERE series = $1 AND last_time < $2 LIMIT 10000)",
                     raw_before,
                 ),
                 (
@@ -538,5 +397,110 @@ mod tests {
             .map(|(k, v)| (k.metric.clone(), v))
             .collect();
         assert_eq!(latest, vec![("".into(), 0.5), ("x".into(), 3.0)]);
+    }
+
+    fn sample(key: u32, time: i64, value: f64) -> Sample {
+        Sample {
+            key,
+            time,
+            value,
+            run: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn repeated_points_are_stored_once_whether_in_one_write_or_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display()))
+            .await
+            .unwrap();
+        let mut batch = Batch::default();
+        let key = batch.key_index(
+            SeriesKey {
+                workspace: "w".into(),
+                slx: "s".into(),
+                metric: String::new(),
+            },
+            &mut HashMap::new(),
+        );
+        batch.samples = vec![
+            sample(key, 1_000, 1.0),
+            sample(key, 2_000, 2.0),
+            sample(key, 1_000, 9.0),
+        ];
+        store.insert_batch(None, &batch).await.unwrap();
+        // Later: one old point again, one new, one older than everything but not stored.
+        batch.samples = vec![
+            sample(key, 2_000, 7.0),
+            sample(key, 3_000, 3.0),
+            sample(key, 500, 0.5),
+        ];
+        store.insert_batch(None, &batch).await.unwrap();
+        let values = store
+            .sli_values("w", "s", Some(""), 0, 10_000, 100)
+            .await
+            .unwrap();
+        let got: Vec<(i64, f64)> = values
+            .iter()
+            .map(|v| (v.time.timestamp_millis(), v.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(500, 0.5), (1_000, 1.0), (2_000, 2.0), (3_000, 3.0)]
+        );
+        let buckets = store
+            .sli_rollups("w", "s", Some(""), 0, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].2.count, 4, "repeats are not counted");
+        assert_eq!(buckets[0].2.sum, 6.5);
+        assert_eq!(
+            store.latest_value("w", "s").await.unwrap(),
+            Some((3.0, 3_000))
+        );
+    }
+
+    #[tokio::test]
+    async fn points_of_the_row_per_point_table_move_into_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::open(&url).await.unwrap();
+        sqlx::query("INSERT INTO series (id, workspace, slx, metric) VALUES (7, 'w', 's', '')")
+            .execute(&store.write)
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE points (series INTEGER NOT NULL, time INTEGER NOT NULL, value REAL NOT NULL, run_id TEXT, PRIMARY KEY (series, time)) WITHOUT ROWID",
+        )
+        .execute(&store.write)
+        .await
+        .unwrap();
+        let run = Uuid::now_v7();
+        for (time, value, run) in [(10, 1.0, None), (20, 2.0, Some(run)), (30, 3.0, None)] {
+            sqlx::query("INSERT INTO points (series, time, value, run_id) VALUES (7, $1, $2, $3)")
+                .bind(time as i64)
+                .bind(value)
+                .bind(run.map(|r: Uuid| r.to_string()))
+                .execute(&store.write)
+                .await
+                .unwrap();
+        }
+        store.close().await;
+        let store = Store::open(&url).await.unwrap();
+        let values = store.sli_values("w", "s", None, 0, 100, 100).await.unwrap();
+        let got: Vec<(i64, f64, Option<Uuid>)> = values
+            .iter()
+            .map(|v| (v.time.timestamp_millis(), v.value, v.run_id))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(10, 1.0, None), (20, 2.0, Some(run)), (30, 3.0, None)]
+        );
+        let left = sqlx::query("SELECT 1 FROM sqlite_master WHERE name = 'points'")
+            .fetch_optional(&store.write)
+            .await
+            .unwrap();
+        assert!(left.is_none(), "the old table is gone");
     }
 }

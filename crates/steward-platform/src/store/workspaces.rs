@@ -201,10 +201,10 @@ impl Store {
     pub async fn slx_views(&self, workspace: &str) -> ApiResult<Vec<SlxView>> {
         let rows = sqlx::query(
             "SELECT s.name, s.full_name, s.alias, s.statement, s.sli_json, CASE WHEN s.runbook_json IS NULL THEN 0 ELSE 1 END,
-               (SELECT p.value FROM series x JOIN points p ON p.series = x.id
-                  WHERE x.workspace = s.workspace AND x.slx = s.name AND x.metric = '' ORDER BY p.time DESC LIMIT 1),
-               (SELECT p.time FROM series x JOIN points p ON p.series = x.id
-                  WHERE x.workspace = s.workspace AND x.slx = s.name AND x.metric = '' ORDER BY p.time DESC LIMIT 1),
+               (SELECT r.last FROM series x JOIN rollups r ON r.series = x.id
+                  WHERE x.workspace = s.workspace AND x.slx = s.name AND x.metric = '' ORDER BY r.bucket DESC LIMIT 1),
+               (SELECT r.last_time FROM series x JOIN rollups r ON r.series = x.id
+                  WHERE x.workspace = s.workspace AND x.slx = s.name AND x.metric = '' ORDER BY r.bucket DESC LIMIT 1),
                (SELECT COUNT(*) FROM issues i WHERE i.workspace = s.workspace AND i.slx = s.name AND i.status = 'open')
              FROM slxs s WHERE s.workspace = $1 ORDER BY s.name",
         )

@@ -15,6 +15,22 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str, token: Option<String>) -> Result<Self> {
+        let parsed = url::Url::parse(base)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        let Some(parsed) = parsed else {
+            return Err(anyhow!(
+                "--url {base:?} is not a platform URL: write it as http://HOST:PORT or https://HOST:PORT"
+            ));
+        };
+        if parsed.path().trim_end_matches('/').ends_with("/api/v1") {
+            let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+            return Err(anyhow!(
+                "--url {base:?}: give the platform's base URL, without /api/v1 (e.g. {}://{}{port})",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or_default()
+            ));
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
@@ -35,8 +51,15 @@ impl Api {
             None => request,
         };
         let response = request.send().await.map_err(|e| {
+            // reqwest's own message stops at "error sending request"; the cause says why.
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                why = format!("{why}: {cause}");
+                source = cause.source();
+            }
             anyhow!(
-                "cannot reach the platform at {}: {e}. Is it running (steward up)? Set --url or STEWARD_URL to another one",
+                "cannot reach the platform at {}: {why}. Is it running (steward up)? Set --url or STEWARD_URL to another one",
                 self.base
             )
         })?;

@@ -141,7 +141,30 @@ fn bad_input_is_named() {
     let (code, _, stderr) = client("http://127.0.0.1:1", &["status"]);
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("cannot reach the platform at http://127.0.0.1:1"),
-        "{stderr}"
+        stderr.contains("cannot reach the platform at http://127.0.0.1:1")
+            && stderr.contains("refused"),
+        "the cause is said: {stderr}"
     );
+    let (code, _, stderr) = client("http://127.0.0.1:1", &["run", &robot, "--secret", "token"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("NAME=FILE"), "{stderr}");
+    let (code, _, stderr) = client("127.0.0.1:8080", &["status"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a platform URL"), "{stderr}");
+    let (code, _, stderr) = client("http://127.0.0.1:1/api/v1", &["status"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("without /api/v1"), "{stderr}");
+    // A directory without slxs/ is refused before anything is sent.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("workspace.yaml"),
+        "apiVersion: runwhen.com/v1\nkind: Workspace\nmetadata:\n  name: w\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = client(
+        "http://127.0.0.1:1",
+        &["workspace", "import", dir.path().to_str().unwrap()],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("has no slxs/ directory"), "{stderr}");
 }

@@ -219,6 +219,15 @@ pub async fn workspace(command: WorkspaceCommand) -> Result<ExitCode> {
     let api = api(&args.client)?;
     let tree = WorkspaceTree::load(&args.dir).map_err(|e| anyhow!("{e}"))?;
     let name = tree.name().to_string();
+    // A tree without slxs/ is most likely the wrong directory; pruning would empty the
+    // workspace.
+    if !args.no_prune && !args.dir.join("slxs").is_dir() {
+        return Err(anyhow!(
+            "{} has no slxs/ directory (SLXs live in slxs/<name>/), so importing it would remove \
+             every SLX of workspace {name}; check the path, or add --no-prune to import workspace.yaml alone",
+            args.dir.display()
+        ));
+    }
     let request = ImportRequest::from_tree(&tree, !args.no_prune);
     let mut report: ImportReport = api
         .put(&format!("/api/v1/workspaces/{}", encode(&name)), &request)

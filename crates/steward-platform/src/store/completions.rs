@@ -127,20 +127,7 @@ impl Writer for CompletionWriter {
         for chunk in sli.chunks(ROWS_PER_STATEMENT) {
             let inserted = record_sli(&mut tx, self.backend, jobs, chunk).await?;
             for &i in chunk {
-                let spec = jobs[i]
-                    .request
-                    .spec
-                    .as_ref()
-                    .expect("checked before queueing");
-                answers[i] = Some(Ok(if inserted.contains(&jobs[i].run_id) {
-                    Recorded::New {
-                        workspace: spec.workspace.clone(),
-                        slx: spec.slx.clone(),
-                        kind: RunKind::Sli,
-                    }
-                } else {
-                    Recorded::Before
-                }));
+                answers[i] = Some(Ok(Recorded::sli(&jobs[i], &inserted)));
             }
         }
         for &i in &leased {
@@ -164,16 +151,7 @@ impl Writer for CompletionWriter {
                 }
                 None => {
                     let inserted = record_sli(&mut tx, self.backend, jobs, &[i]).await?;
-                    let spec = job.request.spec.as_ref().expect("checked before queueing");
-                    Ok(if inserted.contains(&job.run_id) {
-                        Recorded::New {
-                            workspace: spec.workspace.clone(),
-                            slx: spec.slx.clone(),
-                            kind: RunKind::Sli,
-                        }
-                    } else {
-                        Recorded::Before
-                    })
+                    Ok(Recorded::sli(job, &inserted))
                 }
             });
         }
@@ -237,6 +215,22 @@ enum Recorded {
     },
     /// Written by an earlier completion.
     Before,
+}
+
+impl Recorded {
+    /// What became of an SLI run's report, given the runs the insert wrote.
+    fn sli(job: &Finish, inserted: &HashSet<Uuid>) -> Self {
+        let spec = job.request.spec.as_ref().expect("checked before queueing");
+        if inserted.contains(&job.run_id) {
+            Recorded::New {
+                workspace: spec.workspace.clone(),
+                slx: spec.slx.clone(),
+                kind: RunKind::Sli,
+            }
+        } else {
+            Recorded::Before
+        }
+    }
 }
 
 /// Records the results of leased runs whose lease is still this runner's, in one statement;

@@ -36,20 +36,36 @@ pub(crate) async fn desired_state_for(
     runner: &RunnerRecord,
 ) -> ApiResult<DesiredState> {
     let location = location_slis(state, &runner.location).await?;
-    let mut desired = DesiredState::clone(&location);
-    if !desired.slis.is_empty() {
-        let online = online_runners(state, runner).await?;
-        desired
-            .slis
-            .retain(|sli| owner(sli, &online) == Some(runner.id));
-    }
-    desired.version = share_version(&location.version, &desired.slis);
-    Ok(desired)
+    let mine = share(state, runner, &location).await?;
+    Ok(DesiredState {
+        version: share_version(&location.version, &mine),
+        location: location.location.clone(),
+        slis: mine.into_iter().cloned().collect(),
+    })
 }
 
-/// The version of [`desired_state_for`].
+/// The version of [`desired_state_for`], without copying the share (every poll asks).
 pub(crate) async fn version_for(state: &AppState, runner: &RunnerRecord) -> ApiResult<String> {
-    Ok(desired_state_for(state, runner).await?.version)
+    let location = location_slis(state, &runner.location).await?;
+    let mine = share(state, runner, &location).await?;
+    Ok(share_version(&location.version, &mine))
+}
+
+/// The SLIs of `location` that `runner` owns.
+async fn share<'a>(
+    state: &AppState,
+    runner: &RunnerRecord,
+    location: &'a DesiredState,
+) -> ApiResult<Vec<&'a SliAssignment>> {
+    if location.slis.is_empty() {
+        return Ok(Vec::new());
+    }
+    let online = online_runners(state, runner).await?;
+    Ok(location
+        .slis
+        .iter()
+        .filter(|sli| owner(sli, &online) == Some(runner.id))
+        .collect())
 }
 
 /// The location's SLI set, parsed once per version.
@@ -124,7 +140,7 @@ fn owner(sli: &SliAssignment, runners: &[Uuid]) -> Option<Uuid> {
         .max_by_key(|runner| score(sli, *runner))
 }
 
-fn share_version(location_version: &str, share: &[SliAssignment]) -> String {
+fn share_version(location_version: &str, share: &[&SliAssignment]) -> String {
     let mut hash = Sha256::new();
     hash.update(location_version.as_bytes());
     for sli in share {

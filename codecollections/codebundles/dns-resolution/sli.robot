@@ -22,17 +22,18 @@ Measure DNS Resolution Health
     ...    timeout_seconds=${SCRIPT_TIMEOUT}
     ${rows}=    Evaluate    [l.split('\\t') for l in $rsp.stdout.splitlines() if l.count('\\t') == 5]
     ${total}=    Get Length    ${rows}
+    # RETURN is only allowed in keywords, so the no-result case is an IF/ELSE.
     IF    ${total} == 0
         RW.Core.Add Pre To Report    No name was resolved. HOSTNAMES=${HOSTNAMES}\n${rsp.stderr}
         RW.Core.Push Metric    0
-        RETURN
+    ELSE
+        ${good}=    Evaluate    sum(1 for r in $rows if r[1] == 'ok')
+        ${slowest}=    Evaluate    max(int(r[2] or 0) for r in $rows)
+        ${score}=    Evaluate    round($good / $total, 4)
+        RW.Core.Add Pre To Report    ${good} of ${total} names resolved as expected (slowest lookup ${slowest} ms)
+        RW.Core.Push Metric    ${slowest}    sub_name=slowest_lookup_ms
+        RW.Core.Push Metric    ${score}
     END
-    ${good}=    Evaluate    sum(1 for r in $rows if r[1] == 'ok')
-    ${slowest}=    Evaluate    max(int(r[2] or 0) for r in $rows)
-    ${score}=    Evaluate    round($good / $total, 4)
-    RW.Core.Add Pre To Report    ${good} of ${total} names resolved as expected (slowest lookup ${slowest} ms)
-    RW.Core.Push Metric    ${slowest}    sub_name=slowest_lookup_ms
-    RW.Core.Push Metric    ${score}
 
 
 *** Keywords ***

@@ -21,17 +21,18 @@ Measure Filesystem Usage
     ...    timeout_seconds=60
     ${rows}=    Evaluate    [l.split('\\t') for l in $rsp.stdout.splitlines() if l.count('\\t') == 7]
     ${total}=    Get Length    ${rows}
+    # RETURN is only allowed in keywords, so the no-result case is an IF/ELSE.
     IF    ${total} == 0
         RW.Core.Add Pre To Report    No path was measured. PATHS=${PATHS}\n${rsp.stderr}
         RW.Core.Push Metric    0
-        RETURN
+    ELSE
+        ${good}=    Evaluate    sum(1 for r in $rows if r[1] == 'ok')
+        ${fullest}=    Evaluate    max([int(r[2]) for r in $rows if r[2]] or [0])
+        ${score}=    Evaluate    round($good / $total, 4)
+        RW.Core.Add Pre To Report    ${good} of ${total} paths below ${WARNING_PERCENT}% (fullest filesystem at ${fullest}%)
+        RW.Core.Push Metric    ${fullest}    sub_name=max_used_percent
+        RW.Core.Push Metric    ${score}
     END
-    ${good}=    Evaluate    sum(1 for r in $rows if r[1] == 'ok')
-    ${fullest}=    Evaluate    max([int(r[2]) for r in $rows if r[2]] or [0])
-    ${score}=    Evaluate    round($good / $total, 4)
-    RW.Core.Add Pre To Report    ${good} of ${total} paths below ${WARNING_PERCENT}% (fullest filesystem at ${fullest}%)
-    RW.Core.Push Metric    ${fullest}    sub_name=max_used_percent
-    RW.Core.Push Metric    ${score}
 
 
 *** Keywords ***

@@ -22,18 +22,19 @@ Measure HTTP Endpoint Health
     ...    timeout_seconds=${SCRIPT_TIMEOUT}
     ${rows}=    Evaluate    [l.split('\\t') for l in $rsp.stdout.splitlines() if l.count('\\t') == 5]
     ${total}=    Get Length    ${rows}
+    # RETURN is only allowed in keywords, so the no-endpoint case is an IF/ELSE.
     IF    ${total} == 0
         RW.Core.Add Pre To Report    No endpoint was probed. URLS=${URLS}\n${rsp.stderr}
         RW.Core.Push Metric    0
-        RETURN
+    ELSE
+        ${healthy}=    Evaluate    sum(1 for r in $rows if r[0] == 'ok')
+        ${slowest}=    Evaluate    max(float(r[3] or 0) for r in $rows)
+        ${score}=    Evaluate    round($healthy / $total, 4)
+        RW.Core.Add Pre To Report    ${healthy} of ${total} endpoints healthy (slowest answer ${slowest}s)
+        RW.Core.Push Metric    ${healthy}    sub_name=healthy_endpoints
+        RW.Core.Push Metric    ${slowest}    sub_name=slowest_seconds
+        RW.Core.Push Metric    ${score}
     END
-    ${healthy}=    Evaluate    sum(1 for r in $rows if r[0] == 'ok')
-    ${slowest}=    Evaluate    max(float(r[3] or 0) for r in $rows)
-    ${score}=    Evaluate    round($healthy / $total, 4)
-    RW.Core.Add Pre To Report    ${healthy} of ${total} endpoints healthy (slowest answer ${slowest}s)
-    RW.Core.Push Metric    ${healthy}    sub_name=healthy_endpoints
-    RW.Core.Push Metric    ${slowest}    sub_name=slowest_seconds
-    RW.Core.Push Metric    ${score}
 
 
 *** Keywords ***

@@ -23,28 +23,29 @@ Measure TLS Certificate Validity
     ...    timeout_seconds=${SCRIPT_TIMEOUT}
     ${rows}=    Evaluate    [l.split('\\t') for l in $rsp.stdout.splitlines() if l.count('\\t') == 8]
     ${total}=    Get Length    ${rows}
+    # RETURN is only allowed in keywords, so the no-result case is an IF/ELSE.
     IF    ${total} == 0
         RW.Core.Add Pre To Report    No endpoint was checked. TLS_ENDPOINTS=${TLS_ENDPOINTS}\n${rsp.stderr}
         RW.Core.Push Metric    0
-        RETURN
-    END
-    ${verify}=    Evaluate    $VERIFY_CHAIN.strip().lower() in ('true', 'yes', '1')
-    ${healthy}=    Set Variable    ${0}
-    ${fewest}=    Set Variable    ${None}
-    FOR    ${row}    IN    @{rows}
-        IF    '${row}[1]' != 'yes'    CONTINUE
-        ${days}=    Convert To Integer    ${row}[2]
-        ${fewest}=    Evaluate    $days if $fewest is None else min($fewest, $days)
-        ${trusted}=    Evaluate    $row[4] == '0' or not $verify
-        IF    ${days} >= ${MIN_DAYS_VALID} and ${trusted}
-            ${healthy}=    Evaluate    $healthy + 1
+    ELSE
+        ${verify}=    Evaluate    $VERIFY_CHAIN.strip().lower() in ('true', 'yes', '1')
+        ${healthy}=    Set Variable    ${0}
+        ${fewest}=    Set Variable    ${None}
+        FOR    ${row}    IN    @{rows}
+            IF    '${row}[1]' != 'yes'    CONTINUE
+            ${days}=    Convert To Integer    ${row}[2]
+            ${fewest}=    Evaluate    $days if $fewest is None else min($fewest, $days)
+            ${trusted}=    Evaluate    $row[4] == '0' or not $verify
+            IF    ${days} >= ${MIN_DAYS_VALID} and ${trusted}
+                ${healthy}=    Evaluate    $healthy + 1
+            END
         END
+        ${fewest}=    Evaluate    -1 if $fewest is None else $fewest
+        ${score}=    Evaluate    round($healthy / $total, 4)
+        RW.Core.Add Pre To Report    ${healthy} of ${total} certificates healthy; fewest days left: ${fewest}
+        RW.Core.Push Metric    ${fewest}    sub_name=min_days_remaining
+        RW.Core.Push Metric    ${score}
     END
-    ${fewest}=    Evaluate    -1 if $fewest is None else $fewest
-    ${score}=    Evaluate    round($healthy / $total, 4)
-    RW.Core.Add Pre To Report    ${healthy} of ${total} certificates healthy; fewest days left: ${fewest}
-    RW.Core.Push Metric    ${fewest}    sub_name=min_days_remaining
-    RW.Core.Push Metric    ${score}
 
 
 *** Keywords ***

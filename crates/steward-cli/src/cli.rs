@@ -59,6 +59,9 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Alerts raised from SLI values (active ones; --all for history).
     Alerts(AlertsArgs),
+    /// Generate a workspace from Kubernetes resources and CodeCollection generation rules
+    /// (runwhen-local's workspaceInfo.yaml), and optionally upload it.
+    Discover(DiscoverArgs),
 }
 
 impl Command {
@@ -346,6 +349,67 @@ pub struct WorkspaceImportArgs {
     /// Keep SLXs the tree no longer has.
     #[arg(long)]
     pub no_prune: bool,
+}
+
+#[derive(Args)]
+pub struct DiscoverArgs {
+    /// runwhen-local's workspaceInfo.yaml.
+    #[arg(long, short = 'c', default_value = "workspaceInfo.yaml")]
+    pub config: PathBuf,
+    /// runwhen-local's uploadInfo.yaml (platform URL, token); read when present next to the
+    /// config, or from here.
+    #[arg(long)]
+    pub upload_info: Option<PathBuf>,
+    /// Index this kubeconfig instead of cloudConfig.kubernetes.kubeconfigFile.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Only these kubeconfig contexts (repeatable; default: every context).
+    #[arg(long = "context")]
+    pub contexts: Vec<String>,
+    /// Generate from a snapshot instead of clusters: a file written by --snapshot-out, or a
+    /// directory (or file) of `kubectl get -A -o yaml` output.
+    #[arg(long, value_name = "PATH")]
+    pub from_snapshot: Option<PathBuf>,
+    /// Write every indexed resource to this snapshot file.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot_out: Option<PathBuf>,
+    /// Where the workspace tree is written (default: output/workspaces/<workspaceName>).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// SLX naming: `current` (runwhen-local 0.11.10+, 255 characters) or `legacy` (63).
+    #[arg(long, value_parser = ["current", "legacy"])]
+    pub name_mode: Option<String>,
+    /// Only index and write the snapshot; generate nothing.
+    #[arg(long)]
+    pub index_only: bool,
+    /// Send the tree to the platform afterwards (runwhen-local's upload call).
+    #[arg(long)]
+    pub upload: bool,
+    /// Platform URL for --upload (default: papiURL from uploadInfo.yaml, else STEWARD_URL).
+    #[arg(long, env = "STEWARD_URL")]
+    pub url: Option<String>,
+    /// API token for --upload (default: token from uploadInfo.yaml).
+    #[arg(long, env = "STEWARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// SLXs that exist on the platform: replaced (keep-uploaded) or left as they are
+    /// (keep-existing).
+    #[arg(long, value_enum, default_value_t)]
+    pub merge_mode: MergeModeArg,
+    /// Remove SLXs from the platform's workspace that this run did not generate.
+    #[arg(long)]
+    pub prune_stale_slxs: bool,
+    #[command(flatten)]
+    pub dirs: DirArgs,
+    /// Print the summary as JSON.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MergeModeArg {
+    #[default]
+    KeepUploaded,
+    KeepExisting,
 }
 
 #[derive(Subcommand)]

@@ -56,6 +56,46 @@ pub struct ImportRequest {
     /// SLXs the client skipped (it could not read them): keep their stored version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep: Vec<String>,
+    /// What happens to an SLX that is both in `files` and already stored (default
+    /// `keepuploaded`).
+    #[serde(default, skip_serializing_if = "MergeMode::is_default")]
+    pub merge_mode: MergeMode,
+}
+
+/// Which version wins when an import brings an SLX (or `workspace.yaml`, or another file
+/// outside `slxs/`) the platform already stores. New SLXs are added and pruning works the
+/// same in both modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MergeMode {
+    /// The imported files replace the stored ones.
+    #[default]
+    #[serde(
+        rename = "keepuploaded",
+        alias = "keep-uploaded",
+        alias = "keepUploaded"
+    )]
+    KeepUploaded,
+    /// Stored files stay as they are; only what is not stored yet is added.
+    #[serde(
+        rename = "keepexisting",
+        alias = "keep-existing",
+        alias = "keepExisting"
+    )]
+    KeepExisting,
+}
+
+impl MergeMode {
+    /// The name on the wire (`keepuploaded`, `keepexisting`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMode::KeepUploaded => "keepuploaded",
+            MergeMode::KeepExisting => "keepexisting",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == MergeMode::default()
+    }
 }
 
 fn yes() -> bool {
@@ -81,6 +121,7 @@ impl ImportRequest {
             files,
             prune,
             keep: skipped,
+            merge_mode: MergeMode::default(),
         }
     }
 }
@@ -97,6 +138,10 @@ pub struct ImportReport {
     pub updated: Vec<String>,
     /// SLXs whose files are the same.
     pub unchanged: Vec<String>,
+    /// SLXs whose imported files differ from the stored ones, which were kept
+    /// (`mergeMode: keepexisting`).
+    #[serde(default)]
+    pub kept: Vec<String>,
     /// SLXs removed because the tree no longer has them.
     pub removed: Vec<String>,
     /// Items reported and skipped (their previous version, if any, is kept).

@@ -78,34 +78,44 @@ impl CollectionResolver {
                 reason: "codeBundle.pathToRobot is empty".into(),
             });
         }
-        let (root, commit, warning) = if let Some(dir) = self.overrides.get(url) {
-            (dir.clone(), None, None)
-        } else if url == BUILTIN_URL || url.starts_with("builtin://") {
+        let (root, commit, warning) = self.resolve_collection(url, &bundle.git_ref).await?;
+        locate(url, root, path_to_robot, commit, warning)
+    }
+
+    /// Finds a whole CodeCollection on disk: its root directory, the commit for git
+    /// collections, and a warning to report (a stale ref used offline). Resolved as
+    /// [`CollectionResolver::resolve`] resolves a bundle's collection.
+    pub async fn resolve_collection(
+        &self,
+        repo_url: &str,
+        git_ref: &str,
+    ) -> Result<(PathBuf, Option<String>, Option<String>)> {
+        let url = repo_url.trim();
+        if let Some(dir) = self.overrides.get(url) {
+            return Ok((dir.clone(), None, None));
+        }
+        if url.starts_with("builtin://") {
             if url != BUILTIN_URL {
                 return Err(Error::Collection {
                     repo_url: url.into(),
                     reason: format!("the only built-in collection is {BUILTIN_URL}"),
                 });
             }
-            (self.builtin().await?, None, None)
-        } else if is_git_url(url) {
-            let (root, commit, warning) = self.git_checkout(url, bundle.git_ref.trim()).await?;
-            (root, Some(commit), warning)
-        } else {
-            let dir = PathBuf::from(url);
-            if !dir.is_dir() {
-                return Err(Error::Collection {
-                    repo_url: url.into(),
-                    reason: "not a directory, a git URL (https://, ssh://, file://, git@host:path) or builtin://steward".into(),
-                });
-            }
-            (
-                dir.canonicalize().map_err(|e| Error::io(&dir, e))?,
-                None,
-                None,
-            )
-        };
-        locate(url, root, path_to_robot, commit, warning)
+            return Ok((self.builtin().await?, None, None));
+        }
+        if is_git_url(url) {
+            let (root, commit, warning) = self.git_checkout(url, git_ref.trim()).await?;
+            return Ok((root, Some(commit), warning));
+        }
+        let dir = PathBuf::from(url);
+        if !dir.is_dir() {
+            return Err(Error::Collection {
+                repo_url: url.into(),
+                reason: "not a directory, a git URL (https://, ssh://, file://, git@host:path) or builtin://steward".into(),
+            });
+        }
+        let root = dir.canonicalize().map_err(|e| Error::io(&dir, e))?;
+        Ok((root, None, None))
     }
 
     async fn builtin(&self) -> Result<PathBuf> {

@@ -9,7 +9,9 @@
 //! - [`TestDb`] and [`on_both_databases!`]: one test body run on SQLite and on PostgreSQL
 //!   ([`postgres`] provides the server).
 //! - [`proxy::TcpProxy`]: a loopback TCP proxy a test can cut, to fail the network.
+//! - [`kube::KubeApiServer`]: an in-memory Kubernetes API server that kube-rs and kubectl use.
 
+pub mod kube;
 pub mod postgres;
 pub mod proxy;
 

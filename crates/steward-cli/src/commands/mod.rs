@@ -1,6 +1,7 @@
 //! One module per command family.
 
 mod client;
+mod discover;
 mod platform;
 mod run;
 mod runner;
@@ -26,6 +27,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Token(command) => client::token(command).await,
         Command::Cancel(args) => client::cancel(args).await,
         Command::Alerts(args) => client::alerts(args).await,
+        Command::Discover(args) => discover::discover(args).await,
     }
 }
 

@@ -12,7 +12,7 @@ mod tree;
 
 pub use alerts::{AlertLevel, AlertRule, SliAlerts, parse_duration};
 pub use error::{LoadError, LoadProblem};
-pub use tree::{SlxDocuments, WorkspaceTree};
+pub use tree::{SlxDocuments, WorkspaceTree, is_valid_slx_name};
 
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};

@@ -407,7 +407,7 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
 }
 
 /// SLX names become directory names, URL segments and metric names.
-pub(crate) fn is_valid_slx_name(name: &str) -> bool {
+pub fn is_valid_slx_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('.')

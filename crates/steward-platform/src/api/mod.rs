@@ -8,6 +8,7 @@ mod runner;
 mod runs;
 mod sessions;
 mod status;
+mod upload;
 mod workspaces;
 
 pub(crate) use runs::artifact_links;
@@ -106,6 +107,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(runner::router())
         .merge(artifacts::router())
         .merge(metrics::ingest_router())
+        .merge(upload::router(state.clone()))
         .fallback(|| async {
             ApiError::NotFound(
                 "no such endpoint; the API is under /api/v1 (see docs/api.md)".into(),
@@ -130,11 +132,7 @@ async fn require_api_token(
         return Ok(next.run(request).await);
     }
     let headers = request.headers();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = bearer_token(headers);
     let cookie = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -145,10 +143,27 @@ async fn require_api_token(
                 .next()
         });
     let page = !request.uri().path().starts_with("/api/");
-    match bearer.or(cookie) {
-        Some(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(next.run(request).await),
+    match check_api_token(expected, bearer.or(cookie)) {
+        Ok(()) => Ok(next.run(request).await),
         // A browser gets a page to enter the token on, not a JSON error.
-        _ if page => Ok(crate::ui::login_page()),
+        Err(_) if page => Ok(crate::ui::login_page()),
+        Err(error) => Err(error),
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// Accepts `given` only if it is the configured API token (compared in constant time).
+pub(crate) fn check_api_token(expected: &str, given: Option<&str>) -> Result<(), ApiError> {
+    match given {
+        Some(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
         Some(_) => Err(ApiError::Unauthorized("wrong API token".into())),
         None => Err(ApiError::Unauthorized(
             "this platform needs an API token: send Authorization: Bearer <token> (steward --token / STEWARD_TOKEN)".into(),

@@ -11,11 +11,14 @@ use axum::routing::get;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use steward_model::api::{ImportReport, ImportRequest, SliValue, SlxView, WorkspaceView};
+use steward_model::api::{
+    ImportReport, ImportRequest, MergeMode, SliValue, SlxView, WorkspaceView,
+};
 use steward_model::workspace::{SliSpec, WorkspaceTree, parse_duration};
 
-/// Largest workspace tree an import accepts (the whole JSON body).
-const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
+/// Largest workspace tree an import accepts (the whole JSON body; for an upload, the
+/// unpacked archive).
+pub(super) const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
 
 pub(super) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -46,6 +49,28 @@ async fn import(
 ) -> ApiResult<(StatusCode, Json<ImportReport>)> {
     let tree = WorkspaceTree::from_files(request.files)
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let report = import_tree(
+        &state,
+        &ws,
+        &tree,
+        &request.keep,
+        request.prune,
+        request.merge_mode,
+    )
+    .await?;
+    Ok((StatusCode::OK, Json(report)))
+}
+
+/// Stores `tree` as workspace `ws` (which `workspace.yaml` must name) and tells whoever waits
+/// on SLI sets; the one import path behind `PUT /api/v1/workspaces/{ws}` and the upload.
+pub(super) async fn import_tree(
+    state: &AppState,
+    ws: &str,
+    tree: &WorkspaceTree,
+    keep: &[String],
+    prune: bool,
+    merge: MergeMode,
+) -> ApiResult<ImportReport> {
     if tree.name() != ws {
         return Err(ApiError::Unprocessable(format!(
             "workspace.yaml names the workspace {:?}, but it is being imported as {ws:?}",
@@ -54,26 +79,23 @@ async fn import(
     }
     let mut report = state
         .store
-        .import_workspace(
-            &tree,
-            request.prune,
-            &request.keep,
-            &state.config.default_location,
-        )
+        .import_workspace(tree, prune, keep, merge, &state.config.default_location)
         .await?;
-    report.warnings = import_warnings(&state, &tree).await?;
+    report.warnings.extend(import_warnings(state, tree).await?);
     // SLI sets may have changed for any location, and metric names with them.
     state.wakeups.wake_all();
     state.metric_index.invalidate();
     tracing::info!(
         workspace = %ws,
+        merge_mode = merge.as_str(),
         added = report.added.len(),
         updated = report.updated.len(),
+        kept = report.kept.len(),
         removed = report.removed.len(),
         problems = report.problems.len(),
         "Workspace imported."
     );
-    Ok((StatusCode::OK, Json(report)))
+    Ok(report)
 }
 
 async fn delete(

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
-use steward_model::api::{ImportReport, SliValue, SlxView, WorkspaceView};
+use steward_model::api::{ImportReport, MergeMode, SliValue, SlxView, WorkspaceView};
 use steward_model::run::{RunResult, RunSpec, RunStatus};
 use steward_model::wire::{DesiredState, SliAssignment};
 use steward_model::workspace::{RunbookSpec, SliSpec, WorkspaceTree};
@@ -31,23 +31,42 @@ pub struct SlxRecord {
 impl Store {
     /// Imports a workspace tree: adds, updates and (with `prune`) removes SLXs, then
     /// recomputes the desired SLI state of every location. SLXs that were skipped because of
-    /// a problem keep their previous version.
+    /// a problem keep their previous version. With [`MergeMode::KeepExisting`] a stored SLX
+    /// and stored files outside `slxs/` (`workspace.yaml`) win over the imported ones.
     pub async fn import_workspace(
         &self,
         tree: &WorkspaceTree,
         prune: bool,
         keep: &[String],
+        merge: MergeMode,
         default_location: &str,
     ) -> ApiResult<ImportReport> {
         let name = tree.name().to_string();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         self.backend.serialize_imports(&mut tx).await?;
-        let other_files: BTreeMap<&String, &String> = tree
+        let mut other_files: BTreeMap<String, String> = tree
             .files
             .iter()
             .filter(|(path, _)| !path.starts_with("slxs/"))
+            .map(|(path, text)| (path.clone(), text.clone()))
             .collect();
+        let mut warnings = Vec::new();
+        if merge == MergeMode::KeepExisting {
+            let stored = sqlx::query("SELECT files_json FROM workspaces WHERE name = $1")
+                .bind(&name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .and_then(|row| json::<BTreeMap<String, String>>(&row.get::<String, _>(0)));
+            for (path, text) in stored.unwrap_or_default() {
+                if other_files.get(&path).is_some_and(|new| *new != text) {
+                    warnings.push(format!(
+                        "{path}: the stored version was kept (mergeMode keepexisting)"
+                    ));
+                }
+                other_files.insert(path, text);
+            }
+        }
         sqlx::query(
             "INSERT INTO workspaces (name, files_json, imported_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET files_json = excluded.files_json, imported_at = excluded.imported_at",
@@ -70,6 +89,7 @@ impl Store {
         let mut report = ImportReport {
             workspace: name.clone(),
             problems: tree.problems.clone(),
+            warnings,
             ..Default::default()
         };
         for (slx_name, docs) in &tree.slxs {
@@ -78,6 +98,10 @@ impl Store {
             match existing.get(slx_name) {
                 Some(old) if *old == hash => {
                     report.unchanged.push(slx_name.clone());
+                    continue;
+                }
+                Some(_) if merge == MergeMode::KeepExisting => {
+                    report.kept.push(slx_name.clone());
                     continue;
                 }
                 Some(_) => report.updated.push(slx_name.clone()),

@@ -15,11 +15,11 @@ use crate::output::Skipped;
 use crate::render::item::{ItemInput, PreparedItem};
 use crate::render::{Renderer, RuleSource, SlxRenderInput, WorkspaceContext, WorkspaceVars};
 use crate::resource::{Registry, Resource};
-use crate::rules::{
-    self, GenerationRule, MatchContext, ResourceTypeRef, ResourceTypeSpec, RuleFile, SlxSpec,
-};
+use crate::rules::{self, GenerationRule, ResourceTypeRef, ResourceTypeSpec, RuleFile, SlxSpec};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use steward_model::workspace::is_valid_slx_name;
+
+mod matching;
 
 /// One usable generation rule with where it came from.
 struct LoadedRule {
@@ -214,10 +214,8 @@ fn at(path: &str, line: Option<usize>) -> String {
     }
 }
 
-/// The generated tree.
+/// What generation found besides the files (which go to the caller's sink as they are made).
 pub struct Generated {
-    /// Path relative to the tree → text.
-    pub files: BTreeMap<String, String>,
     pub slxs: usize,
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<String>,
@@ -244,20 +242,26 @@ fn qualifier_value(name: &str, resource: &Resource, registry: &Registry) -> Opti
             .and_then(|c| c.context.clone())
             .or_else(|| resource.context.clone()),
         "namespace" => resource.namespace.clone(),
-        "subscription_id" | "subscription_name" => {
-            cluster?.payload.get(&name)?.as_str().map(str::to_string)
-        }
+        "subscription_id" | "subscription_name" => cluster?
+            .payload
+            .value()
+            .get(&name)?
+            .as_str()
+            .map(str::to_string),
         _ => None,
     }
 }
 
-/// Matches every rule, names and renders the SLXs.
+/// Matches every rule, names and renders the SLXs. Each file of the tree is handed to
+/// `files` (path relative to the tree, text) as soon as its SLX is rendered, in a
+/// deterministic order; a path handed over twice keeps its last text.
 pub fn generate(
     info: &WorkspaceInfo,
     rules: &RuleSet,
     registry: &Registry,
     mode: NameMode,
     ledger: &mut Ledger,
+    files: &mut dyn FnMut(String, String),
 ) -> Generated {
     let mut skipped = Vec::new();
     let mut warnings = Vec::new();
@@ -268,63 +272,59 @@ pub fn generate(
     let mut emitted: Vec<Emitted> = Vec::new();
     let mut by_full: HashMap<String, usize> = HashMap::new();
     let mut unresolved: BTreeMap<(usize, usize), (String, usize)> = BTreeMap::new();
-    for (ri, loaded) in rules.rules.iter().enumerate() {
-        for resource in loaded.rule.candidates(registry) {
-            let mut ctx = MatchContext::new(registry, &variables);
-            let Some(resources) = loaded.rule.matches(resource, &mut ctx) else {
+    for hit in matching::match_all(&rules.rules, registry, &variables) {
+        let (ri, resource, resources) = (hit.rule, hit.resource, hit.resources);
+        let loaded = &rules.rules[ri];
+        for (si, slx) in loaded.rule.slxs.iter().enumerate() {
+            if !slx.emitted_at(resource.lod) {
                 continue;
-            };
-            for (si, slx) in loaded.rule.slxs.iter().enumerate() {
-                if !slx.emitted_at(resource.lod) {
-                    continue;
-                }
-                let mut qualifiers = Vec::new();
-                let mut missing = None;
-                for q in &slx.qualifiers {
-                    match qualifier_value(q, resource, registry) {
-                        Some(v) => qualifiers.push((q.clone(), v)),
-                        None => {
-                            missing = Some(q.clone());
-                            break;
-                        }
+            }
+            let mut qualifiers = Vec::new();
+            let mut missing = None;
+            for q in &slx.qualifiers {
+                match qualifier_value(q, resource, registry) {
+                    Some(v) => qualifiers.push((q.clone(), v)),
+                    None => {
+                        missing = Some(q.clone());
+                        break;
                     }
                 }
-                if let Some(q) = missing {
-                    let entry = unresolved.entry((ri, si)).or_insert((q, 0));
-                    entry.1 += 1;
-                    continue;
-                }
-                let values: Vec<String> = qualifiers.iter().map(|(_, v)| v.clone()).collect();
-                let full = naming::qualified_name(&slx.base_name, &values, 0, NameMode::Current);
-                match by_full.get(&full) {
-                    Some(&existing) => {
-                        if !slx
-                            .qualifiers
-                            .iter()
-                            .any(|q| q.eq_ignore_ascii_case("resource"))
-                        {
-                            emitted[existing]
-                                .child_resource_names
-                                .push(resource.name.clone());
-                        } else {
-                            skipped.push(Skipped {
+            }
+            if let Some(q) = missing {
+                let entry = unresolved.entry((ri, si)).or_insert((q, 0));
+                entry.1 += 1;
+                continue;
+            }
+            let values: Vec<String> = qualifiers.iter().map(|(_, v)| v.clone()).collect();
+            let full = naming::qualified_name(&slx.base_name, &values, 0, NameMode::Current);
+            match by_full.get(&full) {
+                Some(&existing) => {
+                    if !slx
+                        .qualifiers
+                        .iter()
+                        .any(|q| q.eq_ignore_ascii_case("resource"))
+                    {
+                        emitted[existing]
+                            .child_resource_names
+                            .push(resource.name.clone());
+                    } else {
+                        skipped.push(Skipped {
                                 item: format!("SLX {} for {}", slx.base_name, resource.qualified_name),
                                 location: at(&loaded.source.rule_file_path, slx.line),
                                 reason: format!("another rule already generates an SLX named {full} for this resource (same baseName and qualifiers)"),
                             });
-                        }
                     }
-                    None => {
-                        by_full.insert(full, emitted.len());
-                        emitted.push(Emitted {
-                            rule: ri,
-                            slx: si,
-                            resource,
-                            qualifiers,
-                            child_resource_names: vec![resource.name.clone()],
-                            resources: resources.clone(),
-                        });
-                    }
+                }
+                None => {
+                    by_full.insert(full, emitted.len());
+                    emitted.push(Emitted {
+                        rule: ri,
+                        slx: si,
+                        resource,
+                        qualifiers,
+                        child_resource_names: vec![resource.name.clone()],
+                        resources: resources.clone(),
+                    });
                 }
             }
         }
@@ -380,7 +380,6 @@ pub fn generate(
         }
     }
     let workspace = WorkspaceContext::new(workspace_vars(info, mode));
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
     let mut named: Vec<(&Emitted, SlxName)> = Vec::new();
     for (e, name) in emitted.iter().zip(names) {
         let Some(name) = name else { continue };
@@ -397,20 +396,24 @@ pub fn generate(
         named.push((e, name));
     }
     // Prepare in order (an output path goes to the first item that claims it, as upstream),
-    // render on every core, then assemble SLX by SLX; in batches, so that prepared and
-    // rendered items of the whole workspace are never held at once.
+    // render on every core, then hand over SLX by SLX; in batches, so that prepared and
+    // rendered items of the whole workspace are never held at once. The next batch is
+    // prepared (on this thread) while the current one renders, so that no core waits for
+    // the preparation, which has to run in order.
     let mut claimed: HashSet<String> = HashSet::new();
     let mut slx_count = 0;
-    for batch in named.chunks(RENDER_BATCH) {
-        let mut slxs: Vec<PendingSlx> = Vec::new();
-        let mut jobs: Vec<Job> = Vec::new();
+    let prepare = |batch: &[(&Emitted, SlxName)], claimed: &mut HashSet<String>| {
+        let mut prepared = Batch {
+            slxs: Vec::new(),
+            jobs: Vec::new(),
+            skipped: Vec::new(),
+        };
         for (e, name) in batch {
-            let (e, name) = (*e, name.clone());
             let loaded = &rules.rules[e.rule];
             let slx = &loaded.rule.slxs[e.slx];
-            let index = slxs.len();
+            let index = prepared.slxs.len();
             let mut pending = PendingSlx {
-                name,
+                name: name.clone(),
                 skill: rules.skills.get(&loaded.source.codebundle_id()).cloned(),
                 failed: false,
             };
@@ -423,17 +426,34 @@ pub fn generate(
                 e,
                 index,
                 &mut pending,
-                &mut jobs,
-                &mut claimed,
-                &mut skipped,
+                &mut prepared.jobs,
+                claimed,
+                &mut prepared.skipped,
             );
-            slxs.push(pending);
+            prepared.slxs.push(pending);
         }
-        let prepared: Vec<&PreparedItem> = jobs.iter().map(|j| &j.prepared).collect();
-        let results = renderer.render_many(&prepared);
-        let mut outputs: Vec<Vec<(String, String)>> = vec![Vec::new(); slxs.len()];
-        for (job, result) in jobs.iter().zip(results) {
-            let pending = &mut slxs[job.slx];
+        prepared
+    };
+    let mut batches = named.chunks(RENDER_BATCH);
+    let mut current = batches.next().map(|b| prepare(b, &mut claimed));
+    while let Some(mut batch) = current.take() {
+        let (results, next) = std::thread::scope(|scope| {
+            let rendering = scope.spawn(|| {
+                let prepared: Vec<&PreparedItem> = batch.jobs.iter().map(|j| &j.prepared).collect();
+                renderer.render_many(&prepared)
+            });
+            let next = batches.next().map(|b| prepare(b, &mut claimed));
+            let results = rendering
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (results, next)
+        });
+        current = next;
+        // In the order of a run that prepares and renders each batch in turn.
+        skipped.append(&mut batch.skipped);
+        let mut outputs: Vec<Vec<(String, String)>> = vec![Vec::new(); batch.slxs.len()];
+        for (job, result) in batch.jobs.iter().zip(results) {
+            let pending = &mut batch.slxs[job.slx];
             match result {
                 Ok(out) => {
                     warnings.extend(
@@ -458,21 +478,23 @@ pub fn generate(
                 }
             }
         }
-        for (pending, rendered) in slxs.into_iter().zip(outputs) {
+        for (pending, rendered) in batch.slxs.into_iter().zip(outputs) {
             if pending.failed || rendered.is_empty() {
                 continue;
             }
             slx_count += 1;
             if let Some(skill) = pending.skill {
-                files.insert(format!("slxs/{}/SKILL.md", pending.name.directory), skill);
+                files(format!("slxs/{}/SKILL.md", pending.name.directory), skill);
             }
-            files.extend(rendered);
+            for (path, text) in rendered {
+                files(path, text);
+            }
         }
     }
     match renderer.render_workspace(&workspace, &[], &[]) {
         Ok(item) => {
             warnings.extend(item.warnings.iter().map(|w| w.to_string()));
-            files.insert(item.path, item.text);
+            files(item.path, item.text);
         }
         Err(e) => skipped.push(Skipped {
             item: "workspace.yaml".into(),
@@ -481,7 +503,6 @@ pub fn generate(
         }),
     }
     Generated {
-        files,
         slxs: slx_count,
         skipped,
         warnings,
@@ -507,6 +528,14 @@ struct PendingSlx {
     skill: Option<String>,
     /// Its slx.yaml did not render (or prepare): none of its files are written.
     failed: bool,
+}
+
+/// A batch of SLXs, prepared.
+struct Batch {
+    slxs: Vec<PendingSlx>,
+    jobs: Vec<Job>,
+    /// What preparing it skipped.
+    skipped: Vec<Skipped>,
 }
 
 /// One output item ready to render.

@@ -7,7 +7,7 @@
 //! longer generated disappears from the tree.
 
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Steward's files inside the output directory.
@@ -42,37 +42,90 @@ pub fn ledger_path(out: &Path) -> PathBuf {
 /// The new tree is written beside the old one first and swapped in, so an interrupted run
 /// leaves the previous tree rather than half of each.
 pub fn write_tree(out: &Path, files: &BTreeMap<String, String>) -> Result<(), OutputError> {
-    let err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| OutputError { path, source }
-    };
-    std::fs::create_dir_all(out).map_err(err(out))?;
-    let staging = out.join(STATE_DIR).join("staging");
-    let _ = std::fs::remove_dir_all(&staging);
+    let mut staging = Staging::new(out)?;
     for (rel, text) in files {
-        let path = staging.join(rel);
-        if let Some(parent) = path.parent() {
+        staging.write(rel, text)?;
+    }
+    staging.commit()
+}
+
+/// A new tree being written file by file beside the one under `out`, swapped in by
+/// [`Staging::commit`]; so a generation can hand over its files as it renders them instead of
+/// holding the whole tree. Dropped without a commit, it leaves the previous tree in place (and
+/// the partial one in `.steward/staging` until the next run).
+pub struct Staging {
+    out: PathBuf,
+    dir: PathBuf,
+    /// Directories already created.
+    made: HashSet<PathBuf>,
+    /// Distinct files written (a path written twice keeps its last text and counts once).
+    written: HashSet<String>,
+}
+
+impl Staging {
+    /// Starts a new tree for `out`, clearing what an interrupted run left.
+    pub fn new(out: &Path) -> Result<Staging, OutputError> {
+        std::fs::create_dir_all(out).map_err(err(out))?;
+        let dir = out.join(STATE_DIR).join("staging");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(err(&dir))?;
+        Ok(Staging {
+            out: out.to_path_buf(),
+            dir,
+            made: HashSet::new(),
+            written: HashSet::new(),
+        })
+    }
+
+    /// Writes one file of the new tree (`rel` relative to its root).
+    pub fn write(&mut self, rel: &str, text: &str) -> Result<(), OutputError> {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent()
+            && !self.made.contains(parent)
+        {
             std::fs::create_dir_all(parent).map_err(err(parent))?;
+            self.made.insert(parent.to_path_buf());
         }
         std::fs::write(&path, text).map_err(err(&path))?;
+        self.written.insert(rel.to_string());
+        Ok(())
     }
-    let old = out.join(STATE_DIR).join("previous");
-    let _ = std::fs::remove_dir_all(&old);
-    std::fs::create_dir_all(&old).map_err(err(&old))?;
-    for name in ["workspace.yaml", "slxs", "workflows"] {
-        let current = out.join(name);
-        if current.exists() {
-            std::fs::rename(&current, old.join(name)).map_err(err(&current))?;
+
+    /// How many distinct files the new tree has.
+    pub fn len(&self) -> usize {
+        self.written.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty()
+    }
+
+    /// Swaps the new tree in for `workspace.yaml`, `slxs/` and `workflows/` under `out`.
+    pub fn commit(self) -> Result<(), OutputError> {
+        let Staging { out, dir, .. } = self;
+        let old = out.join(STATE_DIR).join("previous");
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::create_dir_all(&old).map_err(err(&old))?;
+        for name in ["workspace.yaml", "slxs", "workflows"] {
+            let current = out.join(name);
+            if current.exists() {
+                std::fs::rename(&current, old.join(name)).map_err(err(&current))?;
+            }
         }
+        for entry in std::fs::read_dir(&dir).map_err(err(&dir))? {
+            let entry = entry.map_err(err(&dir))?;
+            let target = out.join(entry.file_name());
+            std::fs::rename(entry.path(), &target).map_err(err(&target))?;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
     }
-    for entry in std::fs::read_dir(&staging).map_err(err(&staging))? {
-        let entry = entry.map_err(err(&staging))?;
-        let target = out.join(entry.file_name());
-        std::fs::rename(entry.path(), &target).map_err(err(&target))?;
-    }
-    let _ = std::fs::remove_dir_all(&staging);
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+}
+
+fn err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError {
+    let path = path.to_path_buf();
+    move |source| OutputError { path, source }
 }
 
 /// The skipped items as Markdown, grouped by kind of item, in a stable order.

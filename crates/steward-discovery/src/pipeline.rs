@@ -201,20 +201,14 @@ pub async fn discover(
         let mode = options.name_mode.or(info.slx_name_mode).unwrap_or_default();
         let ledger_path = output::ledger_path(&out);
         let mut ledger = Ledger::load(&ledger_path, &info.workspace_name, mode)?;
-        let Generated {
-            files,
-            slxs,
-            skipped: gen_skipped,
-            warnings: gen_warnings,
-        } = engine::generate(&info, &rules, &registry, mode, &mut ledger);
-        skipped.extend(gen_skipped);
-        warnings.extend(gen_warnings);
-        output::write_tree(&out, &files)?;
+        let (generated, files) = generate_into(&out, &info, &rules, &registry, mode, &mut ledger)?;
+        skipped.extend(generated.skipped);
+        warnings.extend(generated.warnings);
         ledger.save(&ledger_path)?;
         summary.report = Some(output::write_report(&out, &info.workspace_name, &skipped)?);
         summary.out = Some(out);
-        summary.slxs = slxs;
-        summary.files = files.len();
+        summary.slxs = generated.slxs;
+        summary.files = files;
     }
     skipped.sort();
     summary.skipped = skipped;
@@ -224,6 +218,49 @@ pub async fn discover(
     std::thread::spawn(move || drop((registry, rules, collections)));
     summary.elapsed_ms = started.elapsed().as_millis();
     Ok(Run { info, summary })
+}
+
+/// Files handed from generation to the writer and not yet written: enough to keep both
+/// busy, few enough that the tree is never held in memory.
+const WRITE_QUEUE: usize = 1024;
+
+/// Generates the tree into a staging directory beside `out` and swaps it in; returns what
+/// generation found and the number of files. The files are written on their own thread as
+/// they are rendered, which keeps them out of memory and the writing off the rendering's
+/// critical path.
+fn generate_into(
+    out: &Path,
+    info: &WorkspaceInfo,
+    rules: &engine::RuleSet,
+    registry: &Registry,
+    mode: NameMode,
+    ledger: &mut Ledger,
+) -> Result<(Generated, usize), OutputError> {
+    let mut staging = output::Staging::new(out)?;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<(String, String)>(WRITE_QUEUE);
+    let (generated, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            for (path, text) in receiver {
+                // On an error the receiver is dropped here, which stops the queue; the error
+                // is reported once generation ends.
+                staging.write(&path, &text)?;
+            }
+            Ok::<_, OutputError>(staging)
+        });
+        let generated = engine::generate(info, rules, registry, mode, ledger, &mut |path, text| {
+            // A failed send means the writer stopped on an error, which `join` returns.
+            let _ = sender.send((path, text));
+        });
+        drop(sender);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (generated, written)
+    });
+    let staging = written?;
+    let files = staging.len();
+    staging.commit()?;
+    Ok((generated, files))
 }
 
 fn index_skipped(p: &IndexProblem) -> Skipped {

@@ -1,6 +1,7 @@
 //! Indexed resources: what indexers produce and what rules match.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -80,18 +81,18 @@ pub struct Resource {
     /// The whole object as the API returned it (camelCase), label and annotation values as
     /// strings. For a `cluster` resource: `name`, `context`, `server` and any
     /// `workspace-builder` kubeconfig extension fields (`cluster_type`, `auth_type`, ...).
-    pub payload: serde_json::Value,
+    pub payload: Payload,
 }
 
 impl Resource {
     /// `metadata.labels` as strings (empty when absent).
     pub fn labels(&self) -> BTreeMap<String, String> {
-        string_map(self.payload.pointer("/metadata/labels"))
+        string_map(self.payload.value().pointer("/metadata/labels"))
     }
 
     /// `metadata.annotations` as strings (empty when absent).
     pub fn annotations(&self) -> BTreeMap<String, String> {
-        string_map(self.payload.pointer("/metadata/annotations"))
+        string_map(self.payload.value().pointer("/metadata/annotations"))
     }
 
     /// The identity used to order and de-duplicate resources.
@@ -113,6 +114,62 @@ fn string_map(value: Option<&serde_json::Value>) -> BTreeMap<String, String> {
             (k.clone(), text)
         })
         .collect()
+}
+
+/// A resource's object, kept as compact JSON text and parsed where it is read.
+///
+/// A registry holds every listed object for the whole run. As `serde_json::Value` (with
+/// `preserve_order`, an index map per object) an object takes about eight times its JSON size;
+/// as text it takes its size. Matching parses each candidate once and rendering parses the
+/// objects it renders, so the parsed forms live only as long as they are used. The text is
+/// written to and read from snapshots as it is, so a snapshot round trip is byte for byte.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    /// The compact text of `value`.
+    pub fn new(value: &serde_json::Value) -> Payload {
+        Payload(serde_json::value::to_raw_value(value).expect("a JSON value serialises"))
+    }
+
+    /// The object, parsed.
+    pub fn value(&self) -> serde_json::Value {
+        self.parse()
+    }
+
+    /// The object parsed into any type that reads JSON (a template value, say).
+    ///
+    /// # Panics
+    ///
+    /// Never for the types this crate asks for: the text was valid JSON when it was stored.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(self.0.get()).expect("a stored payload is valid JSON")
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl From<serde_json::Value> for Payload {
+    fn from(value: serde_json::Value) -> Payload {
+        Payload::new(&value)
+    }
+}
+
+impl PartialEq for Payload {
+    /// Equal when the objects are, whatever the key order or spacing of the texts.
+    fn eq(&self, other: &Payload) -> bool {
+        self.as_str() == other.as_str() || self.value() == other.value()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Every indexed resource, by type, in qualified-name order whatever order they were listed
@@ -216,5 +273,22 @@ impl Extend<Resource> for Registry {
         for r in iter {
             self.insert(r);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn payloads_keep_their_text_and_compare_as_objects() {
+        let a = Payload::from(json!({"b": 1, "a": [true, null]}));
+        assert_eq!(a.as_str(), r#"{"b":1,"a":[true,null]}"#);
+        let spaced: Payload = serde_json::from_str(r#"{ "a": [true, null], "b": 1 }"#).unwrap();
+        assert_eq!(spaced.as_str(), r#"{ "a": [true, null], "b": 1 }"#);
+        assert_eq!(a, spaced);
+        assert_ne!(a, Payload::from(json!({"b": 1})));
+        assert_eq!(a.value()["a"][0], true);
     }
 }

@@ -362,7 +362,7 @@ async fn every_builtin_kind_is_indexed_with_upstream_names_and_namespace_levels(
 
     let cluster = resource(&result, "cluster", "prod");
     assert_eq!(
-        cluster.payload,
+        cluster.payload.value(),
         json!({"name": "prod", "context": "prod", "server": server.url()})
     );
     assert_eq!(cluster.lod, Lod::Detailed);
@@ -372,10 +372,10 @@ async fn every_builtin_kind_is_indexed_with_upstream_names_and_namespace_levels(
         (shop.name.as_str(), shop.namespace.as_deref()),
         ("shop", Some("shop"))
     );
-    assert_eq!(shop.payload["kind"], "Namespace");
-    assert_eq!(shop.payload["metadata"]["labels"]["team"], "shop");
+    assert_eq!(shop.payload.value()["kind"], "Namespace");
+    assert_eq!(shop.payload.value()["metadata"]["labels"]["team"], "shop");
     assert_eq!(
-        shop.payload["metadata"]["annotations"]["config.runwhen.com/owner"],
+        shop.payload.value()["metadata"]["annotations"]["config.runwhen.com/owner"],
         "shop-team"
     );
 
@@ -399,21 +399,30 @@ async fn every_builtin_kind_is_indexed_with_upstream_names_and_namespace_levels(
     ] {
         let r = resource(&result, resource_type, qualified);
         assert_eq!(
-            (r.payload["kind"].as_str(), r.payload["apiVersion"].as_str()),
+            (
+                r.payload.value()["kind"].as_str(),
+                r.payload.value()["apiVersion"].as_str()
+            ),
             (Some(kind), Some(api_version))
         );
-        assert_eq!(r.payload["metadata"]["name"], r.name.as_str());
+        assert_eq!(r.payload.value()["metadata"]["name"], r.name.as_str());
     }
     let web = resource(&result, "deployment", "prod/shop/web");
-    assert_eq!(web.payload["spec"]["replicas"], 2);
-    assert_eq!(web.payload["metadata"]["uid"], "d-web");
+    assert_eq!(web.payload.value()["spec"]["replicas"], 2);
+    assert_eq!(web.payload.value()["metadata"]["uid"], "d-web");
     // Bookkeeping that changes on every write stays out of the registry.
     assert!(
-        web.payload["metadata"].get("resourceVersion").is_none(),
+        web.payload.value()["metadata"]
+            .get("resourceVersion")
+            .is_none(),
         "{}",
-        web.payload
+        web.payload.as_str()
     );
-    assert!(web.payload["metadata"].get("managedFields").is_none());
+    assert!(
+        web.payload.value()["metadata"]
+            .get("managedFields")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -456,7 +465,7 @@ async fn a_cluster_served_over_tls_is_indexed_with_its_certificate_authority() {
         ]
     );
     assert_eq!(
-        resource(&result, "cluster", "secure").payload["server"],
+        resource(&result, "cluster", "secure").payload.value()["server"],
         server.url()
     );
 }

@@ -16,7 +16,7 @@ fn resource(resource_type: &str, name: &str, namespace: &str, payload: Value) ->
         context: Some("ctx-1".into()),
         namespace: Some(namespace.into()),
         lod: Lod::Detailed,
-        payload,
+        payload: payload.into(),
     }
 }
 

@@ -5,6 +5,10 @@
 //!     cargo bench -p steward-platform --bench dispatch                 # everything
 //!     cargo bench -p steward-platform --bench dispatch -- throughput   # or latency, idle
 //!     cargo bench -p steward-platform --bench dispatch -- idle sqlite  # or postgresql
+//!     cargo bench -p steward-platform --bench dispatch -- throughput postgresql profile
+//!
+//! `profile` adds where the throughput part's CPU went (platform, runners, database) and, on
+//! PostgreSQL, statements, table writes and WAL per run (see `dispatch/profile.rs`).
 //!
 //! The platform runs in a child process (this binary again, in serve mode) so its memory is
 //! its own; the simulated runners are clients in this process, speaking the runner protocol
@@ -16,9 +20,12 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use steward_platform::{Platform, PlatformConfig};
+
+#[path = "dispatch/profile.rs"]
+mod profile;
 
 const SERVE: &str = "STEWARD_BENCH_SERVE";
 const TOKEN: &str = "stw_reg_bench";
@@ -39,7 +46,12 @@ fn main() {
     let named = |list: &[&str]| parts.iter().any(|p| list.contains(&p.as_str()));
     let wanted =
         |part: &str| !named(&["throughput", "latency", "idle"]) || parts.iter().any(|p| p == part);
-    let postgres = steward_testkit::postgres::PostgresServer::start_with(&[]);
+    let profiled = parts.iter().any(|p| p == "profile");
+    let postgres = steward_testkit::postgres::PostgresServer::start_with(if profiled {
+        profile::SETTINGS
+    } else {
+        &[]
+    });
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for (backend, url) in [("SQLite", None), ("PostgreSQL", Some(postgres.admin_url()))] {
         if named(&backends) && !parts.iter().any(|p| p.eq_ignore_ascii_case(backend)) {
@@ -50,12 +62,42 @@ fn main() {
             None => String::new(),
         };
         if wanted("throughput") {
-            let server = Server::start(&database());
-            let (runs, seconds) = runtime.block_on(throughput(&server.url));
+            let database = database();
+            let server = Server::start(&database);
+            let postmaster = url
+                .as_deref()
+                .filter(|_| profiled)
+                .and_then(profile::postmaster);
+            if profiled && url.is_some() {
+                profile::reset(&database);
+            }
+            let cpu = profile::Cpu::now(server.child.id(), postmaster);
+            let run = runtime.block_on(throughput(&server.url));
+            let (runs, seconds) = (run.runs, run.seconds);
             println!(
                 "{backend:<10} throughput: {:>7.0} runs/s ({runs} runs in {seconds:.2} s, 8 runners)",
                 runs as f64 / seconds
             );
+            if profiled {
+                println!(
+                    "  last session created after {:.2} s, {} runs completed by then",
+                    run.queued, run.done_by_then
+                );
+                let polls = run.polls.max(1) as f64;
+                println!(
+                    "  runner cycles with work: {}, {:.1} runs each; poll {:.2} ms, completions {:.2} ms",
+                    run.polls,
+                    runs as f64 / polls,
+                    run.polling_us as f64 / polls / 1000.0,
+                    run.completing_us as f64 / polls / 1000.0
+                );
+                profile::Cpu::now(server.child.id(), postmaster).report(&cpu, runs, seconds);
+                // Table counters reach the statistics when the platform's connections end.
+                drop(server);
+                if url.is_some() {
+                    profile::report(&database, runs);
+                }
+            }
         }
         if wanted("latency") {
             let server = Server::start(&database());
@@ -254,21 +296,38 @@ async fn create_session(http: &reqwest::Client, url: &str, runs: usize) {
     assert_eq!(response.status(), 201);
 }
 
+/// A throughput run: `runs` from the first session's creation to the last run's completion
+/// in `seconds`; the last session was created after `queued` seconds, with `done_by_then`
+/// runs completed.
+struct Throughput {
+    runs: usize,
+    seconds: f64,
+    queued: f64,
+    done_by_then: usize,
+    /// Summed over the runners' cycles: polls, microseconds polling and completing.
+    polls: u64,
+    polling_us: u64,
+    completing_us: u64,
+}
+
 /// Runs per second from the first session's creation to the last run's completion.
-async fn throughput(url: &str) -> (usize, f64) {
+async fn throughput(url: &str) -> Throughput {
     const RUNS: usize = 20_000;
     const PER_SESSION: usize = 100;
     const CAPACITY: u32 = 64;
     let completed = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let cycles: Arc<[AtomicU64; 3]> = Arc::default();
     let mut runners = Vec::new();
     for _ in 0..8 {
         let runner = SimRunner::register(url, CAPACITY).await;
-        let (completed, stop) = (completed.clone(), stop.clone());
+        let (completed, stop, cycles) = (completed.clone(), stop.clone(), cycles.clone());
         runners.push(tokio::spawn(async move {
             let mut version = None;
             while !stop.load(Ordering::Relaxed) {
+                let polled = Instant::now();
                 let poll = runner.poll(CAPACITY, CAPACITY, &version).await;
+                let completing = Instant::now();
                 version = poll["desiredStateVersion"].as_str().map(str::to_string);
                 let leases = poll["leases"].as_array().cloned().unwrap_or_default();
                 let count = leases.len();
@@ -280,6 +339,12 @@ async fn throughput(url: &str) -> (usize, f64) {
                 }
                 completions.join_all().await;
                 completed.fetch_add(count, Ordering::Relaxed);
+                if count > 0 {
+                    let micros = |d: Duration| d.as_micros() as u64;
+                    cycles[0].fetch_add(1, Ordering::Relaxed);
+                    cycles[1].fetch_add(micros(completing - polled), Ordering::Relaxed);
+                    cycles[2].fetch_add(micros(completing.elapsed()), Ordering::Relaxed);
+                }
             }
         }));
     }
@@ -288,6 +353,8 @@ async fn throughput(url: &str) -> (usize, f64) {
     for _ in 0..RUNS / PER_SESSION {
         create_session(&http, url, PER_SESSION).await;
     }
+    let queued = started.elapsed().as_secs_f64();
+    let done_by_then = completed.load(Ordering::Relaxed);
     while completed.load(Ordering::Relaxed) < RUNS {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -297,7 +364,15 @@ async fn throughput(url: &str) -> (usize, f64) {
     for runner in runners {
         runner.abort();
     }
-    (RUNS, elapsed)
+    Throughput {
+        runs: RUNS,
+        seconds: elapsed,
+        queued,
+        done_by_then,
+        polls: cycles[0].load(Ordering::Relaxed),
+        polling_us: cycles[1].load(Ordering::Relaxed),
+        completing_us: cycles[2].load(Ordering::Relaxed),
+    }
 }
 
 /// Milliseconds from a one-run session's creation to a waiting runner holding its lease.

@@ -367,8 +367,22 @@ async fn index_context(
         .map(|kind| {
             let lister = &lister;
             let namespace_names = &namespace_names;
+            let (selected, cluster_name) = (&selected, &cluster_name);
             async move {
-                let listing = lister.list_kind(&kind, namespace_names).await;
+                // Objects become resources (compact) page by page: a kind's objects are
+                // never all held as JSON values.
+                let convert = |o: Value| {
+                    let lod = if kind.namespaced {
+                        // `None` when its namespace is not indexed.
+                        *o.pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .and_then(|ns| selected.get(ns))?
+                    } else {
+                        Lod::Detailed
+                    };
+                    kinds::object_resource(cluster_name, context, &kind, o, lod)
+                };
+                let listing = lister.list_kind(&kind, namespace_names, &convert).await;
                 (kind, listing)
             }
         })
@@ -376,28 +390,7 @@ async fn index_context(
         .collect()
         .await;
     for (kind, listing) in listings {
-        for o in listing.objects {
-            let lod = if kind.namespaced {
-                match o
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .and_then(|ns| selected.get(ns))
-                {
-                    Some(lod) => *lod,
-                    // Its namespace is not indexed.
-                    None => continue,
-                }
-            } else {
-                Lod::Detailed
-            };
-            resources.extend(kinds::object_resource(
-                &cluster_name,
-                context,
-                &kind,
-                o,
-                lod,
-            ));
-        }
+        resources.extend(listing.objects);
         if let Some(message) = listing.failure {
             problems.push(problem(
                 context,

@@ -1,6 +1,6 @@
 //! The Kubernetes kinds discovery lists, and how API objects become [`Resource`]s.
 
-use crate::resource::{Lod, Resource};
+use crate::resource::{Lod, Payload, Resource};
 use serde_json::Value;
 
 /// A listable kind: its registry type name and where the API serves it.
@@ -139,7 +139,7 @@ pub fn object_resource(
         context: Some(context.into()),
         namespace,
         lod,
-        payload: object,
+        payload: Payload::new(&object),
     })
 }
 
@@ -160,7 +160,7 @@ pub fn namespace_resource(
         cluster: Some(cluster.into()),
         context: Some(context.into()),
         lod,
-        payload: normalize(object),
+        payload: Payload::new(&normalize(object)),
     })
 }
 
@@ -190,7 +190,7 @@ pub fn cluster_resource(
         context: Some(context.into()),
         namespace: None,
         lod: Lod::Detailed,
-        payload: Value::Object(payload),
+        payload: Payload::new(&Value::Object(payload)),
     }
 }
 
@@ -228,10 +228,11 @@ mod tests {
             "labels": {"a": "b", "n": 1}, "managedFields": [{"x": 1}], "resourceVersion": "42"}});
         let r = object_resource("c", "ctx", &kind, object, Lod::Basic).unwrap();
         assert_eq!(r.qualified_name, "c/n/s");
-        assert!(r.payload["metadata"].get("managedFields").is_none());
-        assert!(r.payload["metadata"].get("resourceVersion").is_none());
-        assert_eq!(r.payload["metadata"]["labels"]["n"], "1");
-        assert_eq!(r.payload["kind"], "Service");
-        assert_eq!(r.payload["apiVersion"], "v1");
+        let payload = r.payload.value();
+        assert!(payload["metadata"].get("managedFields").is_none());
+        assert!(payload["metadata"].get("resourceVersion").is_none());
+        assert_eq!(payload["metadata"]["labels"]["n"], "1");
+        assert_eq!(payload["kind"], "Service");
+        assert_eq!(payload["apiVersion"], "v1");
     }
 }

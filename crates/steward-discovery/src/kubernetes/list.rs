@@ -3,6 +3,7 @@
 
 use super::index::{Limits, Progress};
 use super::kinds::Kind;
+use crate::resource::Resource;
 use futures::StreamExt;
 use kube::api::{GetParams, ListParams};
 use kube::core::Request;
@@ -23,10 +24,17 @@ pub(super) struct Lister<'a> {
 
 /// What listing one kind gave.
 pub(super) struct Listing {
-    pub objects: Vec<Value>,
+    /// The listed objects the caller's conversion kept, in listing order.
+    pub objects: Vec<Resource>,
     /// Why some or all objects are missing (the rest are in `objects`).
     pub failure: Option<String>,
 }
+
+/// The objects a conversion kept, and how many were listed.
+type Listed<T> = (Vec<T>, usize);
+
+/// Turns a listed object into a resource, or drops it (`None`).
+pub(super) type Convert<'c> = &'c (dyn Fn(Value) -> Option<Resource> + Sync);
 
 impl<'a> Lister<'a> {
     pub fn new(
@@ -94,8 +102,23 @@ impl<'a> Lister<'a> {
         plural: &str,
         namespace: Option<&str>,
     ) -> Result<Vec<Value>, kube::Error> {
+        self.list_converted(api_version, plural, namespace, &Some)
+            .await
+            .map(|(items, _)| items)
+    }
+
+    /// [`Self::list_all`], each object converted as its page arrives, so that only one page
+    /// is held as JSON values at a time; also returns how many objects were listed.
+    async fn list_converted<T>(
+        &self,
+        api_version: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        convert: &(dyn Fn(Value) -> Option<T> + Sync),
+    ) -> Result<Listed<T>, kube::Error> {
         let request = Self::collection(api_version, plural, namespace);
         let mut items = Vec::new();
+        let mut listed = 0;
         let mut token: Option<String> = None;
         loop {
             let mut params = ListParams::default().limit(self.limits.page_size.max(1));
@@ -108,7 +131,8 @@ impl<'a> Lister<'a> {
                 self.client.request(http).await?
             };
             if let Some(Value::Array(list)) = page.get_mut("items").map(Value::take) {
-                items.extend(list);
+                listed += list.len();
+                items.extend(list.into_iter().filter_map(convert));
             }
             token = page
                 .pointer("/metadata/continue")
@@ -116,7 +140,7 @@ impl<'a> Lister<'a> {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string);
             if token.is_none() {
-                return Ok(items);
+                return Ok((items, listed));
             }
         }
     }
@@ -124,38 +148,69 @@ impl<'a> Lister<'a> {
     /// A kind across the cluster, or in each of `namespaces` when the cluster-wide list is
     /// forbidden (a user with RoleBindings in some namespaces only). A namespace that refuses
     /// too loses only its own objects.
-    pub async fn list_kind(&self, kind: &Kind, namespaces: &[String]) -> Listing {
+    /// Objects are converted with `convert` page by page.
+    pub async fn list_kind(
+        &self,
+        kind: &Kind,
+        namespaces: &[String],
+        convert: Convert<'_>,
+    ) -> Listing {
         let api_version = kind.api_version();
-        let listing = match self.list_all(&api_version, &kind.plural, None).await {
-            Ok(objects) => Listing {
-                objects,
-                failure: None,
-            },
-            Err(e) if !kind.namespaced || status_code(&e) != Some(403) => Listing {
-                objects: Vec::new(),
-                failure: Some(describe(&e)),
-            },
-            Err(_) => self.list_in_each(kind, &api_version, namespaces).await,
+        let (listing, listed) = match self
+            .list_converted(&api_version, &kind.plural, None, convert)
+            .await
+        {
+            Ok((objects, listed)) => (
+                Listing {
+                    objects,
+                    failure: None,
+                },
+                listed,
+            ),
+            Err(e) if !kind.namespaced || status_code(&e) != Some(403) => (
+                Listing {
+                    objects: Vec::new(),
+                    failure: Some(describe(&e)),
+                },
+                0,
+            ),
+            Err(_) => {
+                self.list_in_each(kind, &api_version, namespaces, convert)
+                    .await
+            }
         };
-        self.progress
-            .listed(self.context, &kind.plural, listing.objects.len());
+        self.progress.listed(self.context, &kind.plural, listed);
         listing
     }
 
-    async fn list_in_each(&self, kind: &Kind, api_version: &str, namespaces: &[String]) -> Listing {
-        let results: Vec<(&String, Result<Vec<Value>, kube::Error>)> = futures::stream::iter(
-            namespaces,
-        )
-        .map(|ns| async move { (ns, self.list_all(api_version, &kind.plural, Some(ns)).await) })
-        .buffered(self.limits.lists.max(1))
-        .collect()
-        .await;
+    async fn list_in_each(
+        &self,
+        kind: &Kind,
+        api_version: &str,
+        namespaces: &[String],
+        convert: Convert<'_>,
+    ) -> (Listing, usize) {
+        let results: Vec<(&String, Result<Listed<Resource>, kube::Error>)> =
+            futures::stream::iter(namespaces)
+                .map(|ns| async move {
+                    let result = self
+                        .list_converted(api_version, &kind.plural, Some(ns), convert)
+                        .await;
+                    (ns, result)
+                })
+                .buffered(self.limits.lists.max(1))
+                .collect()
+                .await;
         let mut objects = Vec::new();
+        let mut listed = 0;
         let mut refused = Vec::new();
         let mut first_cause = None;
         for (ns, result) in results {
             match result {
-                Ok(items) => objects.extend(items),
+                Ok((items, count)) => {
+                    objects.extend(items);
+                    listed += count;
+                }
                 Err(e) => {
                     refused.push(ns.as_str());
                     first_cause.get_or_insert_with(|| describe(&e));
@@ -169,7 +224,7 @@ impl<'a> Lister<'a> {
                 refused.join(", ")
             )
         });
-        Listing { objects, failure }
+        (Listing { objects, failure }, listed)
     }
 }
 

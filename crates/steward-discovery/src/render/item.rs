@@ -14,6 +14,7 @@ use super::postprocess::postprocess;
 use crate::config::CodebundleOverride;
 use minijinja::value::{Serde, Value, merge_maps};
 use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One output item of a generation rule's SLX.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,26 +253,35 @@ impl Renderer {
                 .map(|item| self.render_prepared(item))
                 .collect();
         }
-        let chunk = items.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = items
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|item| self.render_prepared(item))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
+        // Workers take a few items at a time, so that a core that drew cheap items is not left
+        // idle while the other renders expensive ones.
+        const CLAIM: usize = 8;
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let start = next.fetch_add(CLAIM, Ordering::Relaxed);
+                if start >= items.len() {
+                    return done;
+                }
+                let end = (start + CLAIM).min(items.len());
+                for (i, item) in items[start..end].iter().enumerate() {
+                    done.push((start + i, self.render_prepared(item)));
+                }
+            }
+        };
+        let mut done = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
             workers
                 .into_iter()
                 .flat_map(|w| {
                     w.join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
-                .collect()
-        })
+                .collect::<Vec<_>>()
+        });
+        done.sort_unstable_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, result)| result).collect()
     }
 
     /// Renders `workspace.yaml` with the groups and relationships map customization produced.

@@ -50,7 +50,7 @@
 //!     context: Some("prod-ctx".into()),
 //!     namespace: Some("shop".into()),
 //!     lod: Lod::Detailed,
-//!     payload: serde_json::json!({"metadata": {"name": "shop"}}),
+//!     payload: serde_json::json!({"metadata": {"name": "shop"}}).into(),
 //! };
 //! let registry = Registry::from_iter([namespace.clone()]);
 //! let workspace = WorkspaceContext::new(WorkspaceVars::new("ws", "me@example.com", "loc-1"));

@@ -10,11 +10,13 @@
 //! attributes. An attribute upstream does not set is undefined here too, so `is defined`
 //! tests come out the same.
 //!
-//! The API object is converted to a template value only when a template first reads
-//! `.resource`, and once per resource and run ([`ObjectCache`]).
+//! The payload is parsed into a template value when a template first reads something from it,
+//! once per object. Namespaces and clusters, which thousands of SLXs share, are made once per
+//! run ([`ObjectCache`]); any other resource once per SLX, so that its parsed payload is freed
+//! with the SLX's context instead of living until the end of the run.
 
-use crate::resource::{Registry, Resource};
-use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
+use crate::resource::{Payload, Registry, Resource};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -52,16 +54,33 @@ impl ResourceObject {
 
     fn payload(&self) -> Value {
         self.payload
-            .get_or_init(|| Value::from(Serde(&self.resource.payload)))
+            .get_or_init(|| self.resource.payload.parse())
             .clone()
     }
 
+    /// A top-level field of the payload; `None` when it has no such field.
+    fn payload_field(&self, key: &str) -> Option<Value> {
+        field(&self.payload(), key)
+    }
+
+    fn metadata_field(&self, key: &str) -> Option<Value> {
+        field(&self.payload_field("metadata")?, key)
+    }
+
     fn metadata_map(&self, key: &str) -> Value {
-        match self.resource.payload.pointer(&format!("/metadata/{key}")) {
-            Some(map @ serde_json::Value::Object(_)) => Value::from(Serde(map)),
+        match self.metadata_field(key) {
+            Some(map) if map.kind() == ValueKind::Map => map,
             _ => Value::from_pairs(std::iter::empty::<(Value, Value)>()),
         }
     }
+}
+
+/// `map[key]` when `map` is a mapping that has `key` (a null value included).
+fn field(map: &Value, key: &str) -> Option<Value> {
+    if map.kind() != ValueKind::Map {
+        return None;
+    }
+    map.get_attr(key).ok().filter(|v| !v.is_undefined())
 }
 
 impl Object for ResourceObject {
@@ -92,16 +111,8 @@ impl Object for ResourceObject {
         }
         if self.is_kubernetes() && !is_cluster {
             let value = match key {
-                "kind" => r
-                    .payload
-                    .get("kind")
-                    .and_then(|k| k.as_str())
-                    .map(Value::from),
-                "uid" => r
-                    .payload
-                    .pointer("/metadata/uid")
-                    .and_then(|u| u.as_str())
-                    .map(Value::from),
+                "kind" => self.payload_field("kind").filter(|k| k.as_str().is_some()),
+                "uid" => self.metadata_field("uid").filter(|u| u.as_str().is_some()),
                 "labels" => Some(self.metadata_map("labels")),
                 "annotations" => Some(self.metadata_map("annotations")),
                 "namespace" if self.in_namespace() => self.namespace.clone(),
@@ -115,8 +126,8 @@ impl Object for ResourceObject {
             }
         }
         if self.exposes_payload_fields() {
-            if let Some(v) = r.payload.get(key) {
-                return Some(Value::from(Serde(v)));
+            if let Some(v) = self.payload_field(key) {
+                return Some(v);
             }
             if key == "context" {
                 return r.context.as_deref().map(Value::from);
@@ -169,8 +180,8 @@ impl Object for ResourceType {
 
 type Key = (String, String, String);
 
-/// Template values of resources, made once per run and shared by every SLX that refers to
-/// the same resource (a cluster or namespace is shared by thousands).
+/// Template values of namespaces and clusters, made once per run and shared by every SLX that
+/// refers to them (one is shared by thousands); other resources get a new value each time.
 #[derive(Debug, Default)]
 pub(crate) struct ObjectCache {
     objects: Mutex<HashMap<Key, Value>>,
@@ -180,8 +191,8 @@ impl ObjectCache {
     /// The value for `resource`, with its namespace and cluster found in `registry` (or made
     /// up from the resource's own fields when the registry lacks them).
     pub fn get(&self, resource: &Resource, registry: &Registry) -> Value {
-        let key = key_of(resource);
-        if let Some(v) = self.lock().get(&key) {
+        let shared = matches!(resource.resource_type.as_str(), "namespace" | "cluster");
+        if shared && let Some(v) = self.lock().get(&key_of(resource)) {
             return v.clone();
         }
         let is_kubernetes = resource.platform == "kubernetes";
@@ -199,7 +210,9 @@ impl ObjectCache {
             cluster,
             payload: OnceLock::new(),
         });
-        self.lock().insert(key, value.clone());
+        if shared {
+            self.lock().insert(key_of(resource), value.clone());
+        }
         value
     }
 
@@ -276,6 +289,6 @@ fn stand_in(
         context: resource.context.clone(),
         namespace: None,
         lod: resource.lod,
-        payload,
+        payload: Payload::new(&payload),
     }
 }

@@ -6,7 +6,7 @@
 //! the file and line, as upstream skips it; the other rules of the file still load.
 
 use super::items::{Issue, OutputItemSpec, SlxSpec, issue, output_items, parse_slx, unknown_keys};
-use super::predicate::{self, MatchContext, Predicate};
+use super::predicate::{self, MatchContext, Predicate, Subject};
 use super::types::{self, DEFAULT_PLATFORM, INDEXED_PLATFORMS, KNOWN_PLATFORMS, ResourceTypeSpec};
 use crate::config::yaml::{self, KeyPath};
 use crate::resource::{Lod, Registry, Resource};
@@ -105,13 +105,23 @@ impl GenerationRule {
         resource: &'a Resource,
         ctx: &mut MatchContext<'a>,
     ) -> Option<BTreeMap<String, &'a Resource>> {
+        self.matches_subject(&Subject::new(resource), ctx)
+    }
+
+    /// [`Self::matches`] for a resource being matched, so that several rules tried on it
+    /// parse its payload once.
+    pub fn matches_subject<'a>(
+        &self,
+        subject: &Subject<'a>,
+        ctx: &mut MatchContext<'a>,
+    ) -> Option<BTreeMap<String, &'a Resource>> {
         ctx.take_matched();
-        if !self.match_rules.iter().all(|p| p.evaluate(resource, ctx)) {
+        if !self.match_rules.iter().all(|p| p.evaluate(subject, ctx)) {
             ctx.take_matched();
             return None;
         }
         let mut resources = ctx.take_matched();
-        resources.insert(resource.resource_type.clone(), resource);
+        resources.insert(subject.resource.resource_type.clone(), subject.resource);
         Some(resources)
     }
 

@@ -41,7 +41,7 @@
 //!     context: Some("c1".into()),
 //!     namespace: Some("shop".into()),
 //!     lod: Lod::Basic,
-//!     payload: serde_json::json!({"metadata": {"name": "web-frontend"}}),
+//!     payload: serde_json::json!({"metadata": {"name": "web-frontend"}}).into(),
 //! };
 //! let registry: Registry = [resource].into_iter().collect();
 //! let variables = serde_json::json!({"custom": {}});
@@ -53,6 +53,7 @@
 //! ```
 
 mod file;
+mod filter;
 mod items;
 mod path;
 mod predicate;
@@ -61,9 +62,10 @@ mod robot;
 mod types;
 
 pub use file::{GenerationRule, RuleError, RuleFile, RuleWarning, referenced_types};
+pub use filter::PayloadFilter;
 pub use items::{OutputItemSpec, OutputKind, SlxSpec};
 pub use path::{PropertyPath, python_float, python_str};
-pub use predicate::{MatchContext, PatternPredicate, Predicate, Property, Special};
+pub use predicate::{MatchContext, PatternPredicate, Predicate, Property, Special, Subject};
 pub use pyregex::{MatchMode, PyPattern};
 pub use robot::{tag_key, task_tags};
 pub use types::{

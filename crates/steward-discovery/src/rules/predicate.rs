@@ -14,6 +14,7 @@
 //! resources `tags`, `tag-keys`, `tag-values` do the same with the payload's `tags`. Anything
 //! else is a [`PropertyPath`] into the payload.
 
+use super::filter::PayloadFilter;
 use super::path::PropertyPath;
 use super::pyregex::{MatchMode, PyPattern};
 use super::types::{self, ResourceTypeSpec};
@@ -21,7 +22,9 @@ use crate::config::yaml;
 use crate::resource::{Registry, Resource};
 use serde_json::Value as Json;
 use serde_yaml::{Mapping, Value};
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Gives every cross-resource predicate an identity for [`MatchContext`]'s cache.
@@ -120,6 +123,44 @@ pub enum Predicate {
     Not(Box<Predicate>),
 }
 
+/// A resource being matched. Its payload is parsed the first time a predicate reads it, so a
+/// rule that a name pattern rejects costs no parsing, and several rules tried on one subject
+/// share one parse.
+pub struct Subject<'r> {
+    pub resource: &'r Resource,
+    /// When set, only what this filter keeps is parsed.
+    filter: Option<Arc<PayloadFilter>>,
+    payload: OnceCell<Json>,
+}
+
+impl<'r> Subject<'r> {
+    pub fn new(resource: &'r Resource) -> Self {
+        Subject {
+            resource,
+            filter: None,
+            payload: OnceCell::new(),
+        }
+    }
+
+    /// A subject whose payload is parsed through `filter`, which must keep everything the
+    /// rules it is matched against read ([`PayloadFilter::add_predicate`] for each).
+    pub fn filtered(resource: &'r Resource, filter: Arc<PayloadFilter>) -> Self {
+        Subject {
+            resource,
+            filter: Some(filter),
+            payload: OnceCell::new(),
+        }
+    }
+
+    /// The payload, parsed.
+    pub fn payload(&self) -> &Json {
+        self.payload.get_or_init(|| match &self.filter {
+            Some(filter) => filter.parse(self.resource.payload.as_str()),
+            None => self.resource.payload.value(),
+        })
+    }
+}
+
 /// What predicates are evaluated against besides the resource: the registry (for
 /// cross-resource predicates) and the variable tree (for `custom-variable`). It caches
 /// cross-resource results (they do not depend on the resource being matched) and collects the
@@ -158,34 +199,35 @@ impl<'a> MatchContext<'a> {
         std::mem::take(&mut self.matched)
     }
 
-    /// The first resource of `spec`'s type that `test` accepts, computed once per predicate.
+    /// The first resource of `spec`'s type that `predicate` accepts. The answer does not
+    /// depend on the resource being matched, so it is computed once per predicate for as long
+    /// as the context lives: reuse one context for many resources.
     fn cross_match(
         &mut self,
-        id: u64,
+        predicate: &PatternPredicate,
         spec: &ResourceTypeSpec,
-        test: impl Fn(&Resource) -> bool,
     ) -> Option<&'a Resource> {
-        if let Some(hit) = self.cross_cache.get(&id) {
+        if let Some(hit) = self.cross_cache.get(&predicate.id) {
             return *hit;
         }
         let registry = self.registry;
-        let hit = registry
-            .of_type(&spec.reference.registry_type())
-            .filter(|r| spec.accepts(r))
-            .find(|r| test(r));
-        self.cross_cache.insert(id, hit);
+        let hit = registry.of_type(&spec.reference.registry_type()).find(|r| {
+            let subject = Subject::new(r);
+            spec.accepts_subject(&subject) && predicate.matches_resource(&subject)
+        });
+        self.cross_cache.insert(predicate.id, hit);
         hit
     }
 }
 
 impl Predicate {
-    /// Whether `resource` satisfies the predicate. Cross-resource matches are recorded in
+    /// Whether `subject` satisfies the predicate. Cross-resource matches are recorded in
     /// `ctx` (also inside `not` and failed `and` branches, as upstream records them).
-    pub fn evaluate<'a>(&self, resource: &Resource, ctx: &mut MatchContext<'a>) -> bool {
+    pub fn evaluate<'a>(&self, subject: &Subject<'_>, ctx: &mut MatchContext<'a>) -> bool {
         match self {
             Predicate::Pattern(p) => match &p.resource_type {
-                None => p.matches_resource(resource),
-                Some(spec) => match ctx.cross_match(p.id, spec, |r| p.matches_resource(r)) {
+                None => p.matches_resource(subject),
+                Some(spec) => match ctx.cross_match(p, spec) {
                     Some(hit) => {
                         ctx.matched.insert(spec.reference.registry_type(), hit);
                         true
@@ -193,13 +235,13 @@ impl Predicate {
                     None => false,
                 },
             },
-            Predicate::Exists { path, match_empty } => path.exists(&resource.payload, *match_empty),
+            Predicate::Exists { path, match_empty } => path.exists(subject.payload(), *match_empty),
             Predicate::CustomVariable { path, pattern } => {
                 path.any_leaf(ctx.variables, &mut |s| pattern.is_match(s))
             }
-            Predicate::And(children) => children.iter().all(|c| c.evaluate(resource, ctx)),
-            Predicate::Or(children) => children.iter().any(|c| c.evaluate(resource, ctx)),
-            Predicate::Not(child) => !child.evaluate(resource, ctx),
+            Predicate::And(children) => children.iter().all(|c| c.evaluate(subject, ctx)),
+            Predicate::Or(children) => children.iter().any(|c| c.evaluate(subject, ctx)),
+            Predicate::Not(child) => !child.evaluate(subject, ctx),
         }
     }
 
@@ -220,21 +262,21 @@ impl Predicate {
 }
 
 impl PatternPredicate {
-    fn matches_resource(&self, resource: &Resource) -> bool {
+    fn matches_resource(&self, subject: &Subject<'_>) -> bool {
         self.properties.iter().any(|prop| match prop {
-            Property::Name => self.pattern.is_match(&resource.name),
-            Property::Special(s) => match metadata(resource, s.source) {
+            Property::Name => self.pattern.is_match(&subject.resource.name),
+            Property::Special(s) => match metadata(subject, s.source) {
                 Some(Some(map)) => map.iter().any(|(k, v)| {
                     (s.keys && self.pattern.is_match(k))
                         || (s.values && self.pattern.is_match(&super::path::python_str(v)))
                 }),
                 // The special name does not apply to this platform: it is a payload path.
                 None => PropertyPath::new(s.name)
-                    .any_leaf(&resource.payload, &mut |v| self.pattern.is_match(v)),
+                    .any_leaf(subject.payload(), &mut |v| self.pattern.is_match(v)),
                 Some(None) => false,
             },
             Property::Path(path) => {
-                path.any_leaf(&resource.payload, &mut |v| self.pattern.is_match(v))
+                path.any_leaf(subject.payload(), &mut |v| self.pattern.is_match(v))
             }
         })
     }
@@ -242,15 +284,16 @@ impl PatternPredicate {
 
 /// The labels/annotations/tags object of a resource: `None` when the special property does not
 /// apply to its platform, `Some(None)` when the resource has none.
-fn metadata(
-    resource: &Resource,
+fn metadata<'p>(
+    subject: &'p Subject<'_>,
     source: MetaSource,
-) -> Option<Option<&serde_json::Map<String, Json>>> {
-    let kubernetes = resource.platform == "kubernetes";
+) -> Option<Option<&'p serde_json::Map<String, Json>>> {
+    let kubernetes = subject.resource.platform == "kubernetes";
+    let payload = || subject.payload();
     let value = match source {
-        MetaSource::Labels if kubernetes => resource.payload.pointer("/metadata/labels"),
-        MetaSource::Annotations if kubernetes => resource.payload.pointer("/metadata/annotations"),
-        MetaSource::Tags if !kubernetes => resource.payload.get("tags"),
+        MetaSource::Labels if kubernetes => payload().pointer("/metadata/labels"),
+        MetaSource::Annotations if kubernetes => payload().pointer("/metadata/annotations"),
+        MetaSource::Tags if !kubernetes => payload().get("tags"),
         _ => return None,
     };
     Some(value.and_then(Json::as_object))

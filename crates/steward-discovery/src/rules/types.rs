@@ -1,6 +1,7 @@
 //! Resource types named by generation rules (`resourceTypes` and the `resourceType` of
 //! cross-resource predicates).
 
+use super::predicate::Subject;
 use crate::config::yaml;
 use crate::resource::Resource;
 use serde_yaml::Value;
@@ -66,14 +67,30 @@ impl ResourceTypeRef {
     /// Whether a resource registered under [`Self::registry_type`] is of this reference: a
     /// version-pinned custom reference accepts only objects of that version.
     pub fn accepts(&self, resource: &Resource) -> bool {
+        !self.is_version_pinned() || self.accepts_object(&resource.payload.value())
+    }
+
+    /// A custom reference with a version: only [`Self::accepts_object`] can tell whether a
+    /// resource of its registry type is one.
+    pub fn is_version_pinned(&self) -> bool {
+        matches!(
+            self,
+            ResourceTypeRef::Custom {
+                version: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// [`Self::accepts`] for a payload already parsed.
+    pub fn accepts_object(&self, payload: &serde_json::Value) -> bool {
         match self {
             ResourceTypeRef::Custom {
                 group,
                 version: Some(version),
                 ..
             } => {
-                let api_version = resource
-                    .payload
+                let api_version = payload
                     .get("apiVersion")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or_default();
@@ -118,9 +135,21 @@ impl ResourceTypeSpec {
 
     /// Whether a registry resource is of this type.
     pub fn accepts(&self, resource: &Resource) -> bool {
+        self.accepts_kind(resource) && self.reference.accepts(resource)
+    }
+
+    /// [`Self::accepts`] for a resource being matched (its payload parsed only when the
+    /// reference is version-pinned).
+    pub fn accepts_subject(&self, subject: &Subject<'_>) -> bool {
+        self.accepts_kind(subject.resource)
+            && (!self.reference.is_version_pinned()
+                || self.reference.accepts_object(subject.payload()))
+    }
+
+    /// The part of [`Self::accepts`] that does not read the payload.
+    fn accepts_kind(&self, resource: &Resource) -> bool {
         resource.platform == self.platform
             && resource.resource_type == self.reference.registry_type()
-            && self.reference.accepts(resource)
     }
 }
 

@@ -91,12 +91,12 @@ async fn openshift_projects_stand_in_for_namespaces() {
     let shop = resource(&result, "namespace", "ocp/shop");
     assert_eq!(
         (
-            shop.payload["kind"].as_str(),
-            shop.payload["apiVersion"].as_str()
+            shop.payload.value()["kind"].as_str(),
+            shop.payload.value()["apiVersion"].as_str()
         ),
         (Some("Namespace"), Some("v1"))
     );
-    assert_eq!(shop.payload["metadata"]["labels"]["team"], "shop");
+    assert_eq!(shop.payload.value()["metadata"]["labels"]["team"], "shop");
     assert_eq!(
         names(&result, "deployment"),
         ["ocp/payments/checkout", "ocp/shop/api", "ocp/shop/web"]
@@ -138,7 +138,7 @@ async fn without_namespaces_or_projects_the_context_and_configured_namespaces_ar
     );
     // The namespace object could still be read one by one: its labels are there.
     assert_eq!(
-        resource(&result, "namespace", "own/shop").payload["metadata"]["labels"]["team"],
+        resource(&result, "namespace", "own/shop").payload.value()["metadata"]["labels"]["team"],
         "shop"
     );
     // `ghost` does not exist: reported, not invented.
@@ -177,7 +177,7 @@ async fn a_user_confined_to_one_namespace_still_indexes_it() {
     assert_eq!(names(&result, "pod"), ["prod/shop/web-1"]);
     // The namespace object itself is not readable: a bare one stands in.
     assert_eq!(
-        resource(&result, "namespace", "prod/shop").payload["metadata"],
+        resource(&result, "namespace", "prod/shop").payload.value()["metadata"],
         json!({"name": "shop"})
     );
 }

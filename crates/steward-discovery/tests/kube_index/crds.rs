@@ -67,8 +67,8 @@ async fn namespaced_cluster_scoped_and_pinned_custom_resources() {
         (cert.name.as_str(), cert.namespace.as_deref()),
         ("shop-tls", Some("shop"))
     );
-    assert_eq!(cert.payload["kind"], "Certificate");
-    assert_eq!(cert.payload["spec"]["secretName"], "shop-tls");
+    assert_eq!(cert.payload.value()["kind"], "Certificate");
+    assert_eq!(cert.payload.value()["spec"]["secretName"], "shop-tls");
 
     // Pinned: read at v1beta1 although v1 is preferred.
     assert_eq!(
@@ -80,7 +80,7 @@ async fn namespaced_cluster_scoped_and_pinned_custom_resources() {
         "widgets.example.com",
         "prod/payments/widgets.example.com/knob",
     );
-    assert_eq!(knob.payload["apiVersion"], "example.com/v1beta1");
+    assert_eq!(knob.payload.value()["apiVersion"], "example.com/v1beta1");
 
     // Cluster-scoped (Crossplane): `<cluster>/<plural>.<group>/<name>`, listed once.
     assert_eq!(
@@ -145,7 +145,7 @@ async fn references_to_one_resource_at_several_versions_list_it_once() {
         "widgets.example.com",
         "prod/payments/widgets.example.com/knob",
     );
-    assert_eq!(knob.payload["apiVersion"], "example.com/v1beta1");
+    assert_eq!(knob.payload.value()["apiVersion"], "example.com/v1beta1");
 
     // Two different pins: the first (in reference order) is used, and the other is reported.
     let server = shop_server(false);
@@ -160,7 +160,7 @@ async fn references_to_one_resource_at_several_versions_list_it_once() {
         "widgets.example.com",
         "prod/payments/widgets.example.com/knob",
     );
-    assert_eq!(knob.payload["apiVersion"], "example.com/v1");
+    assert_eq!(knob.payload.value()["apiVersion"], "example.com/v1");
     let problems = problems_of(&result, "prod");
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(

@@ -49,7 +49,7 @@ pub fn resource(resource_type: &str, name: &str, payload: Value) -> Resource {
         context: Some(CONTEXT.into()),
         namespace,
         lod: Lod::Detailed,
-        payload,
+        payload: payload.into(),
     }
 }
 

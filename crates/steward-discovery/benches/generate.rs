@@ -44,7 +44,6 @@ use steward_model::workspace::WorkspaceTree;
 use steward_testkit::kube::{KubeApiServer, write_kubeconfig};
 
 /// Set in a child: which part to run.
-
 const PART: &str = "STEWARD_BENCH_PART";
 /// Set in a child: the benchmark's work directory.
 const WORK: &str = "STEWARD_BENCH_DIR";

@@ -197,6 +197,14 @@ pub struct RunnerArgs {
     /// Directory with one file per secret key (for secretsProvided keys without a provider).
     #[arg(long, env = "STEWARD_SECRETS_DIR")]
     pub secrets_dir: Option<PathBuf>,
+    /// Runner configuration file (YAML): secretProviders (Vault), blockedSecrets and the
+    /// settings of the pods it starts; see docs/secrets.md.
+    #[arg(long, env = "STEWARD_RUNNER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The runner's Kubernetes namespace, for k8s:file@/k8s:env@ secret keys that name none
+    /// (default: the namespace of the in-cluster or kubeconfig context).
+    #[arg(long, env = "STEWARD_NAMESPACE")]
+    pub namespace: Option<String>,
     /// Extra trusted CA certificate (PEM) for the platform's HTTPS.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,

@@ -11,15 +11,11 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+use steward_runner::config_file::RunnerFile;
 
 /// Settings the runner chart passes that `steward runner` does not read yet (the Kubernetes
-/// executor, pools and leader election will); STEWARD_POD_NAME feeds --name.
-const RUNNER_NOT_READ_YET: &[&str] = &[
-    "STEWARD_POD_NAME",
-    "STEWARD_NAMESPACE",
-    "STEWARD_EXECUTOR",
-    "STEWARD_RUNNER_CONFIG",
-];
+/// executor will); STEWARD_POD_NAME feeds --name.
+const RUNNER_NOT_READ_YET: &[&str] = &["STEWARD_POD_NAME", "STEWARD_EXECUTOR"];
 
 #[test]
 fn defaults_render_lint_and_match_the_binary() {
@@ -86,6 +82,8 @@ fn defaults_render_lint_and_match_the_binary() {
         "resourcequotas",
         "limitranges",
         "leases",
+        "secrets",
+        "configmaps",
     ] {
         assert!(granted.contains(resource), "the Role lacks {resource}");
     }
@@ -124,6 +122,68 @@ fn defaults_render_lint_and_match_the_binary() {
         config["kubernetes"]["labels"]["app.kubernetes.io/component"],
         "task"
     );
+    // ...and the runner reads it without a warning.
+    let (file, warnings) = RunnerFile::parse(&runner.runner_config_text()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(file.secret_providers.is_empty() && file.blocked_secrets.is_empty());
+}
+
+#[test]
+fn secret_providers_and_namespaces_reach_the_runner() {
+    let rendered = render_ok(&[case(
+        "steward-runner",
+        "r1",
+        runner_values(json!({
+            "runner": {
+                "secretProviders": {"corp-vault": {"type": "vault", "vaultSecretProvider": {
+                    "addr": "https://vault.corp:8200", "roleID": "steward",
+                    "secretID": "k8s:file@secret/vault-approle:secret-id"}}},
+                "blockedSecrets": ["k8s:*@kube-system/"],
+                "secretCacheSeconds": 0,
+            },
+            "rbac": {"secretNamespaces": ["shop", "billing"]},
+        })),
+    )]);
+    let runner = &rendered[0];
+    let (file, warnings) = RunnerFile::parse(&runner.runner_config_text()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let vault = file.secret_providers["corp-vault"].vault.clone().unwrap();
+    assert_eq!(vault.addr, "https://vault.corp:8200");
+    assert_eq!(
+        vault.secret_id.as_deref(),
+        Some("k8s:file@secret/vault-approle:secret-id")
+    );
+    assert_eq!(file.blocked_secrets, ["k8s:*@kube-system/"]);
+    assert_eq!(file.secret_cache_seconds, Some(0));
+    let namespaces: BTreeSet<String> = runner
+        .of_kind("Role")
+        .iter()
+        .filter(|o| o.name.ends_with("-secrets"))
+        .map(|o| {
+            let role: Role = serde_json::from_value(o.value.clone()).unwrap();
+            let rule = &role.rules.unwrap()[0];
+            assert_eq!(rule.verbs, ["get"]);
+            role.metadata.namespace.unwrap()
+        })
+        .collect();
+    assert_eq!(
+        namespaces,
+        BTreeSet::from(["billing".into(), "shop".into()])
+    );
+    assert_eq!(runner.of_kind("RoleBinding").len(), 3);
+
+    let off = render_ok(&[case(
+        "steward-runner",
+        "r1",
+        runner_values(json!({"rbac": {"readSecrets": false}})),
+    )]);
+    let role: Role = serde_json::from_value(off[0].of_kind("Role")[0].value.clone()).unwrap();
+    assert!(role.rules.unwrap().iter().all(|r| {
+        !r.resources
+            .clone()
+            .unwrap_or_default()
+            .contains(&"secrets".to_string())
+    }));
 }
 
 #[test]
@@ -493,6 +553,11 @@ fn bad_values_are_refused_with_the_reason() {
             "r1",
             runner_values(json!({"runner": {"executor": "docker"}})),
         ),
+        case(
+            "steward-runner",
+            "r1",
+            runner_values(json!({"runner": {"secretProviders": {"v": {"type": "aws"}}}})),
+        ),
     ];
     let expected = [
         "/replicas",
@@ -502,6 +567,7 @@ fn bad_values_are_refused_with_the_reason() {
         "registrationToken",
         "replicas > 1 needs PostgreSQL",
         "/runner/executor",
+        "/runner/secretProviders/v/type",
     ];
     for ((result, c), want) in render(&cases).into_iter().zip(&cases).zip(expected) {
         let error = result.err().unwrap_or_else(|| {

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod config_file;
 mod deliver;
 pub mod executor;
 mod poll;
@@ -63,6 +64,11 @@ pub struct RunnerConfig {
     pub collection_overrides: HashMap<String, PathBuf>,
     /// Directory with one file per bare secret key.
     pub secrets_dir: Option<PathBuf>,
+    /// Custom secret providers and the deny-list (from the configuration file).
+    pub secrets: secrets::config::SecretsConfig,
+    /// The runner's own Kubernetes namespace, for `k8s:` secret keys that name none
+    /// (`None`: the Kubernetes client's default).
+    pub namespace: Option<String>,
     /// Extra trusted CA (PEM) for the platform's TLS certificate.
     pub ca_cert: Option<PathBuf>,
     /// Use HTTP/1.1 instead of HTTP/2 towards the platform.
@@ -94,6 +100,8 @@ impl RunnerConfig {
             python: None,
             collection_overrides: HashMap::new(),
             secrets_dir: None,
+            secrets: Default::default(),
+            namespace: None,
             ca_cert: None,
             http1_only: false,
             progress: None,
@@ -189,6 +197,12 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
     if config.capacity == 0 {
         return Err(Error::Config("capacity must be at least 1".into()));
     }
+    let secrets = SecretResolver::new(
+        config.secrets_dir.clone(),
+        &config.secrets,
+        config.namespace.clone(),
+    )
+    .map_err(Error::Config)?;
     let client = PlatformClient::new(
         &config.platform_url,
         config.ca_cert.as_deref(),
@@ -244,9 +258,7 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         })?;
     let runtime_for_relay = runtime.clone();
     let shared = Arc::new(Shared {
-        secrets: SecretResolver {
-            secrets_dir: config.secrets_dir.clone(),
-        },
+        secrets,
         slots: Arc::new(Semaphore::new(config.capacity as usize)),
         executor: Arc::new(ProcessExecutor::new(runtime)),
         registration: RwLock::new(registration),

@@ -270,19 +270,33 @@ async fn run_leased(shared: Arc<Shared>, lease: Lease, cancel: CancellationToken
         permit = shared.slots.clone().acquire_owned() => Some(permit.expect("slots are never closed")),
     };
     let out_dir = shared.spool.staging_dir(spec.run_id);
-    let result = match (&permit, shared.secrets.resolve(&spec.secrets)) {
-        (None, _) => RunResult::error(
+    let cancelled = || {
+        RunResult::error(
             RunStatus::Cancelled,
             "cancelled before it started",
             chrono::Utc::now(),
-        ),
-        (Some(_), Ok(values)) => {
-            shared
-                .executor
-                .execute(spec, &values, &out_dir, &cancel)
-                .await
+        )
+    };
+    let result = match &permit {
+        None => cancelled(),
+        Some(_) => {
+            let resolved = tokio::select! {
+                _ = cancel.cancelled() => None,
+                resolved = shared.secrets.resolve(&spec.secrets) => Some(resolved),
+            };
+            match resolved {
+                None => cancelled(),
+                Some(Ok(values)) => {
+                    shared
+                        .executor
+                        .execute(spec, &values, &out_dir, &cancel)
+                        .await
+                }
+                Some(Err(error)) => {
+                    RunResult::error(RunStatus::Error, error.to_string(), chrono::Utc::now())
+                }
+            }
         }
-        (Some(_), Err(message)) => RunResult::error(RunStatus::Error, message, chrono::Utc::now()),
     };
     drop(permit);
     shared.slot_freed.notify_waiters();

@@ -113,14 +113,14 @@ async fn run_sli(shared: &Shared, sli: &SliAssignment) {
     let out_dir = shared.spool.staging_dir(run_id);
     // Shutdown stops a running SLI; its result is not reported (it would only say "cancelled").
     let cancel = shared.shutdown.child_token();
-    let result = match shared.secrets.resolve(&spec.secrets) {
+    let result = match shared.secrets.resolve(&spec.secrets).await {
         Ok(values) => {
             shared
                 .executor
                 .execute(&spec, &values, &out_dir, &cancel)
                 .await
         }
-        Err(message) => RunResult::error(RunStatus::Error, message, chrono::Utc::now()),
+        Err(error) => RunResult::error(RunStatus::Error, error.to_string(), chrono::Utc::now()),
     };
     if cancel.is_cancelled() {
         shared.spool.remove(run_id);
@@ -218,7 +218,7 @@ mod tests {
             spool: Spool::open(dir.join("spool"), dir.join("staging")).unwrap(),
             slots: Arc::new(Semaphore::new(4)),
             active: Mutex::new(HashMap::new()),
-            secrets: SecretResolver::default(),
+            secrets: SecretResolver::local(None),
             shutdown: CancellationToken::new(),
             slot_freed: tokio::sync::Notify::new(),
             telemetry: crate::telemetry::Telemetry::new(),

@@ -10,10 +10,12 @@
 //!   ([`postgres`] provides the server).
 //! - [`proxy::TcpProxy`]: a loopback TCP proxy a test can cut, to fail the network.
 //! - [`kube::KubeApiServer`]: an in-memory Kubernetes API server that kube-rs and kubectl use.
+//! - [`vault::VaultServer`]: a HashiCorp Vault stand-in (KV v2, AppRole and Kubernetes login).
 
 pub mod kube;
 pub mod postgres;
 pub mod proxy;
+pub mod vault;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};

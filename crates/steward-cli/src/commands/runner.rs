@@ -8,6 +8,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use steward_runner::RunnerConfig;
+use steward_runner::config_file::RunnerFile;
 use tokio_util::sync::CancellationToken;
 
 pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
@@ -23,6 +24,14 @@ pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
     }
     config.capacity = args.capacity;
     config.secrets_dir = args.secrets_dir;
+    config.namespace = args.namespace.filter(|n| !n.is_empty());
+    if let Some(path) = &args.config {
+        let (file, warnings) = RunnerFile::load(path)?;
+        for warning in warnings {
+            tracing::warn!(file = %path.display(), "{warning}");
+        }
+        config.secrets = file.secrets();
+    }
     config.ca_cert = args.ca_cert;
     config.http1_only = args.http1;
     config.python = args.python;

@@ -94,6 +94,18 @@ pub fn start_runner_with(
     name: &str,
     extra: &[&str],
 ) -> Process {
+    start_runner_with_env(dir, url, token, name, extra, &[])
+}
+
+/// [`start_runner_with`] with extra environment variables.
+pub fn start_runner_with_env(
+    dir: &Path,
+    url: &str,
+    token: &str,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Process {
     let mut cmd = steward();
     cmd.args([
         "runner",
@@ -106,6 +118,9 @@ pub fn start_runner_with(
     ])
     .args(extra)
     .env("STEWARD_DATA_DIR", dir.join(format!("{name}-data")));
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
     if !extra.contains(&"--capacity") {
         cmd.args(["--capacity", "3"]);
     }

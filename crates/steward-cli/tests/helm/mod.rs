@@ -255,12 +255,15 @@ impl Rendered {
 
     /// The runner's configuration file (settings for the pods it starts), parsed.
     pub fn runner_config(&self) -> Value {
-        let config = self
-            .of_kind("ConfigMap")
+        serde_yaml::from_str(&self.runner_config_text()).unwrap()
+    }
+
+    /// The runner's configuration file as the chart writes it.
+    pub fn runner_config_text(&self) -> String {
+        self.of_kind("ConfigMap")
             .into_iter()
             .find_map(|o| o.value["data"]["runner.yaml"].as_str().map(str::to_string))
-            .expect("a ConfigMap with runner.yaml");
-        serde_yaml::from_str(&config).unwrap()
+            .expect("a ConfigMap with runner.yaml")
     }
 
     /// Every string under a key named `image`, in every object and in the runner's

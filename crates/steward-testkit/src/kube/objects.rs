@@ -138,4 +138,34 @@ pub(crate) fn stamp(
     } else {
         m.remove("namespace");
     }
+    if rt.group.is_empty() && rt.plural == "secrets" {
+        merge_string_data(object);
+    }
+}
+
+/// A Secret's `stringData` is write-only: the server encodes it into `data` (winning over a
+/// `data` key of the same name) and never stores or returns it.
+fn merge_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(Value::Object(plain)) = secret.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    if !secret.get("data").is_some_and(Value::is_object) {
+        secret["data"] = json!({});
+    }
+    let data = secret["data"]
+        .as_object_mut()
+        .expect("made an object above");
+    for (key, value) in plain {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
+        data.insert(
+            key,
+            base64::engine::general_purpose::STANDARD
+                .encode(text)
+                .into(),
+        );
+    }
 }

@@ -1,0 +1,154 @@
+//! The runner's configuration file (`--config`, `$STEWARD_RUNNER_CONFIG`; the Helm chart
+//! mounts it at `/etc/steward/config/runner.yaml`): secret providers and the deny-list, and the
+//! settings of the pods a Kubernetes executor starts.
+
+use crate::secrets::config::{ProviderConfig, SecretsConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Top-level keys this version reads; others are reported, not fatal.
+const KNOWN: &[&str] = &[
+    "executor",
+    "kubernetes",
+    "proxy",
+    "pools",
+    "secretProviders",
+    "blockedSecrets",
+    "secretCacheSeconds",
+];
+
+/// What the file holds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerFile {
+    /// `process` (the one this version has) or `kubernetes`.
+    #[serde(default)]
+    pub executor: Option<String>,
+    /// Named custom secret providers.
+    #[serde(default)]
+    pub secret_providers: BTreeMap<String, ProviderConfig>,
+    /// Secret keys refused outright.
+    #[serde(default)]
+    pub blocked_secrets: Vec<String>,
+    /// Reuse of values read from Kubernetes or Vault, in seconds.
+    #[serde(default)]
+    pub secret_cache_seconds: Option<u64>,
+    /// Task pod settings for the Kubernetes executor, kept for it as written.
+    #[serde(default)]
+    pub kubernetes: Option<serde_json::Value>,
+    /// Proxy settings for the pods the runner starts.
+    #[serde(default)]
+    pub proxy: Option<serde_json::Value>,
+    /// Warm worker pools.
+    #[serde(default)]
+    pub pools: Option<serde_json::Value>,
+}
+
+/// A file that cannot be used, with its path and (where the parser knows it) line.
+#[derive(Debug, thiserror::Error)]
+#[error("runner configuration {path}: {message}")]
+pub struct ConfigFileError {
+    /// The file.
+    pub path: String,
+    /// What is wrong and where.
+    pub message: String,
+}
+
+impl RunnerFile {
+    /// The secret settings. (They are fields of their own here rather than a flattened
+    /// [`SecretsConfig`] because flattening loses the line numbers of errors inside.)
+    pub fn secrets(&self) -> SecretsConfig {
+        SecretsConfig {
+            secret_providers: self.secret_providers.clone(),
+            blocked_secrets: self.blocked_secrets.clone(),
+            secret_cache_seconds: self.secret_cache_seconds,
+        }
+    }
+
+    /// Reads and checks `path`; returns the settings and a warning per unknown key.
+    pub fn load(path: &Path) -> Result<(RunnerFile, Vec<String>), ConfigFileError> {
+        let fail = |message: String| ConfigFileError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        Self::parse(&text).map_err(fail)
+    }
+
+    /// [`RunnerFile::load`] on text.
+    pub fn parse(text: &str) -> Result<(RunnerFile, Vec<String>), String> {
+        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let mut warnings = Vec::new();
+        match &value {
+            serde_yaml::Value::Null => return Ok((RunnerFile::default(), warnings)),
+            serde_yaml::Value::Mapping(map) => {
+                for key in map.keys() {
+                    let name = key.as_str().unwrap_or("<not a string>");
+                    if !KNOWN.contains(&name) {
+                        warnings.push(format!(
+                            "unknown key {name:?} is ignored (known: {})",
+                            KNOWN.join(", ")
+                        ));
+                    }
+                }
+                for section in ["secretProviders", "blockedSecrets"] {
+                    if map.get(section).is_some_and(serde_yaml::Value::is_null) {
+                        return Err(format!(
+                            "{section} is empty (null); remove it or give it entries"
+                        ));
+                    }
+                }
+            }
+            _ => return Err("the file must be a mapping of settings".into()),
+        }
+        // Parse the text again rather than the value, so errors keep their line numbers.
+        let file: RunnerFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        match file.executor.as_deref() {
+            None | Some("process") => {}
+            Some("kubernetes") => {
+                return Err("executor kubernetes is not available in this version of steward; use executor: process".into());
+            }
+            Some(other) => {
+                return Err(format!(
+                    "executor {other:?} is unknown; use executor: process"
+                ));
+            }
+        }
+        Ok((file, warnings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_charts_file_reads_and_unknown_keys_warn() {
+        let (file, warnings) = RunnerFile::parse(
+            "executor: process\nkubernetes: {namespace: steward}\nproxy: {httpProxy: ''}\npools: []\nblockedSecrets: ['k8s:file@kube-system/']\nsecretProviders:\n  corp:\n    type: vault\n    vault: {addr: 'http://127.0.0.1:8200', token: env@T}\nsecretsProvidd: {}\n",
+        )
+        .unwrap();
+        assert_eq!(file.blocked_secrets, ["k8s:file@kube-system/"]);
+        assert!(file.secret_providers.contains_key("corp"));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("secretsProvidd"), "{warnings:?}");
+    }
+
+    #[test]
+    fn bad_files_say_where() {
+        let err = RunnerFile::parse("blockedSecrets: null\n").unwrap_err();
+        assert!(err.contains("blockedSecrets is empty"), "{err}");
+        let err = RunnerFile::parse("secretProviders:\n  corp:\n    type: vault\n    vault:\n      addr: x\n      roleIDD: y\n").unwrap_err();
+        assert!(err.contains("roleIDD") && err.contains("line 6"), "{err}");
+        let err = RunnerFile::parse("blockedSecrets: {a: b}\n").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(RunnerFile::parse("- a\n").unwrap_err().contains("mapping"));
+        assert!(
+            RunnerFile::parse("executor: kubernetes\n")
+                .unwrap_err()
+                .contains("not available")
+        );
+        assert!(RunnerFile::parse("").unwrap().1.is_empty());
+    }
+}

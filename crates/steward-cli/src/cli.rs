@@ -62,6 +62,22 @@ pub enum Command {
     /// Generate a workspace from Kubernetes resources and CodeCollection generation rules
     /// (runwhen-local's workspaceInfo.yaml), and optionally upload it.
     Discover(DiscoverArgs),
+    /// Inside a task pod of the Kubernetes executor: run the task its Secret describes and
+    /// report to the runner (started by the runner, not by hand).
+    #[command(hide = true)]
+    TaskPod(TaskPodArgs),
+}
+
+#[derive(Args)]
+pub struct TaskPodArgs {
+    /// The launch file from the run's Secret.
+    #[arg(long)]
+    pub launch: PathBuf,
+    /// Scratch directory for the run.
+    #[arg(long, default_value = "/tmp/steward/work")]
+    pub work_dir: PathBuf,
+    #[command(flatten)]
+    pub dirs: DirArgs,
 }
 
 impl Command {

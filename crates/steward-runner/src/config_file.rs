@@ -2,6 +2,7 @@
 //! mounts it at `/etc/steward/config/runner.yaml`): secret providers and the deny-list, and the
 //! settings of the pods a Kubernetes executor starts.
 
+use crate::kubernetes::settings::PodSettings;
 use crate::secrets::config::{ProviderConfig, SecretsConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ const KNOWN: &[&str] = &[
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerFile {
-    /// `process` (the one this version has) or `kubernetes`.
+    /// `process` (tasks run as child processes) or `kubernetes` (each task in a pod).
     #[serde(default)]
     pub executor: Option<String>,
     /// Named custom secret providers.
@@ -34,9 +35,9 @@ pub struct RunnerFile {
     /// Reuse of values read from Kubernetes or Vault, in seconds.
     #[serde(default)]
     pub secret_cache_seconds: Option<u64>,
-    /// Task pod settings for the Kubernetes executor, kept for it as written.
+    /// Task pod settings for the Kubernetes executor.
     #[serde(default)]
-    pub kubernetes: Option<serde_json::Value>,
+    pub kubernetes: Option<PodSettings>,
     /// Proxy settings for the pods the runner starts.
     #[serde(default)]
     pub proxy: Option<serde_json::Value>,
@@ -56,6 +57,12 @@ pub struct ConfigFileError {
 }
 
 impl RunnerFile {
+    /// The Kubernetes executor's settings, when the file chooses it.
+    pub fn pod_settings(&self) -> Option<PodSettings> {
+        (self.executor.as_deref() == Some("kubernetes"))
+            .then(|| self.kubernetes.clone().unwrap_or_default())
+    }
+
     /// The secret settings. (They are fields of their own here rather than a flattened
     /// [`SecretsConfig`] because flattening loses the line numbers of errors inside.)
     pub fn secrets(&self) -> SecretsConfig {
@@ -105,13 +112,10 @@ impl RunnerFile {
         // Parse the text again rather than the value, so errors keep their line numbers.
         let file: RunnerFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         match file.executor.as_deref() {
-            None | Some("process") => {}
-            Some("kubernetes") => {
-                return Err("executor kubernetes is not available in this version of steward; use executor: process".into());
-            }
+            None | Some("process") | Some("kubernetes") => {}
             Some(other) => {
                 return Err(format!(
-                    "executor {other:?} is unknown; use executor: process"
+                    "executor {other:?} is unknown; use process or kubernetes"
                 ));
             }
         }
@@ -145,10 +149,14 @@ mod tests {
         assert!(err.contains("line 1"), "{err}");
         assert!(RunnerFile::parse("- a\n").unwrap_err().contains("mapping"));
         assert!(
-            RunnerFile::parse("executor: kubernetes\n")
+            RunnerFile::parse("executor: docker\n")
                 .unwrap_err()
-                .contains("not available")
+                .contains("process or kubernetes")
         );
+        let err = RunnerFile::parse("kubernetes:\n  runAsJob: maybe\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        let (file, _) = RunnerFile::parse("executor: kubernetes\n").unwrap();
+        assert!(file.pod_settings().is_some());
         assert!(RunnerFile::parse("").unwrap().1.is_empty());
     }
 }

@@ -24,6 +24,7 @@ pub mod client;
 pub mod config_file;
 mod deliver;
 pub mod executor;
+pub mod kubernetes;
 mod poll;
 mod relay;
 mod scheduler;
@@ -66,6 +67,8 @@ pub struct RunnerConfig {
     pub secrets_dir: Option<PathBuf>,
     /// Custom secret providers and the deny-list (from the configuration file).
     pub secrets: secrets::config::SecretsConfig,
+    /// Run tasks as Kubernetes pods with these settings (`None`: as local processes).
+    pub kubernetes: Option<kubernetes::settings::PodSettings>,
     /// The runner's own Kubernetes namespace, for `k8s:` secret keys that name none
     /// (`None`: the Kubernetes client's default).
     pub namespace: Option<String>,
@@ -101,6 +104,7 @@ impl RunnerConfig {
             collection_overrides: HashMap::new(),
             secrets_dir: None,
             secrets: Default::default(),
+            kubernetes: None,
             namespace: None,
             ca_cert: None,
             http1_only: false,
@@ -229,14 +233,20 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
     )
     .await?;
     let runtime = Arc::new(runtime);
-    // Build the Python environment now so the first task does not wait for it; a failure is
-    // reported here and again, as the run's error, by every task that needs it.
-    let prepare = runtime.clone();
-    tokio::spawn(async move {
-        if let Err(error) = prepare.prepare().await {
-            tracing::error!(%error, "The Python environment for tasks cannot be built.");
+    let executor: Arc<dyn Executor> = match &config.kubernetes {
+        Some(settings) => Arc::new(kubernetes::start(&config, settings).await?),
+        None => {
+            // Build the Python environment now so the first task does not wait for it; a
+            // failure is reported here and again, as the run's error, by every task.
+            let prepare = runtime.clone();
+            tokio::spawn(async move {
+                if let Err(error) = prepare.prepare().await {
+                    tracing::error!(%error, "The Python environment for tasks cannot be built.");
+                }
+            });
+            Arc::new(ProcessExecutor::new(runtime.clone()))
         }
-    });
+    };
 
     let Some(registration) = poll::register(&client, &config, &shutdown).await? else {
         return Ok(()); // shut down while waiting for the platform
@@ -260,7 +270,7 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
     let shared = Arc::new(Shared {
         secrets,
         slots: Arc::new(Semaphore::new(config.capacity as usize)),
-        executor: Arc::new(ProcessExecutor::new(runtime)),
+        executor,
         registration: RwLock::new(registration),
         active: Mutex::new(HashMap::new()),
         spool,

@@ -28,6 +28,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Cancel(args) => client::cancel(args).await,
         Command::Alerts(args) => client::alerts(args).await,
         Command::Discover(args) => discover::discover(args).await,
+        Command::TaskPod(args) => runner::task_pod(args).await,
     }
 }
 

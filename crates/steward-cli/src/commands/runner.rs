@@ -1,7 +1,7 @@
 //! `steward runner`: a runner connected to a control plane.
 
 use super::{StopSignal, pair};
-use crate::cli::RunnerArgs;
+use crate::cli::{RunnerArgs, TaskPodArgs};
 use crate::dirs;
 use crate::progress::init_logging;
 use anyhow::Result;
@@ -31,6 +31,7 @@ pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
             tracing::warn!(file = %path.display(), "{warning}");
         }
         config.secrets = file.secrets();
+        config.kubernetes = file.pod_settings();
     }
     config.ca_cert = args.ca_cert;
     config.http1_only = args.http1;
@@ -48,5 +49,17 @@ pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
         "Stopping; runs in progress are handed back to the platform…",
     );
     steward_runner::run(config, stop).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `steward task-pod`: the launcher inside a task pod. Exits 0 when the run was reported
+/// (whatever its status), 1 when the report could not be made.
+pub async fn task_pod(args: TaskPodArgs) -> Result<ExitCode> {
+    init_logging("info");
+    let cache_dir = dirs::cache_dir(args.dirs.cache_dir);
+    let status =
+        steward_runner::kubernetes::launcher::run_task_pod(&args.launch, args.work_dir, cache_dir)
+            .await?;
+    tracing::info!(%status, "Run reported to the runner.");
     Ok(ExitCode::SUCCESS)
 }

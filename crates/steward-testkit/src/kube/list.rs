@@ -1,6 +1,7 @@
 //! Lists: (namespace, name) order, selectors, `limit`/`continue` pages with opaque tokens,
 //! and the server-side printed `Table` kubectl asks for.
 
+use super::cluster::printing::pod_status;
 use super::routes::{Scope, Shared};
 use super::status::{ApiError, json_response};
 use super::store::Key;
@@ -158,7 +159,9 @@ pub(crate) fn table_of(
                     .to_string()
             };
             let mut cells = vec![Value::from(text("/metadata/name"))];
-            if phased {
+            if phased && scope.rt.plural == "pods" {
+                cells.push(pod_status(object).into());
+            } else if phased {
                 cells.push(text("/status/phase").into());
             }
             cells.push(age(&text("/metadata/creationTimestamp")).into());

@@ -6,7 +6,63 @@
 //! subresource, finalizers, CRDs that register their resource in discovery, and bearer tokens
 //! with per-(verb, resource) rules. Server-side apply and strategic merge are applied as JSON
 //! merge patches (no field ownership), and a continued list reads the current objects rather
-//! than a snapshot (its resourceVersion is the first page's).
+//! than a snapshot (its resourceVersion is the first page's). Creates pass ResourceQuota
+//! admission (`pods`, `count/<resource>`, `requests.*`, `limits.*`, refused with the real 403
+//! `exceeded quota: …` message; `status.used` kept current) after LimitRange defaults.
+//!
+//! # The simulated node
+//!
+//! [`KubeApiServerBuilder::node`] adds what the kubelet and the controllers do, on a thread of
+//! their own, every step a real write (new resourceVersion, watch event):
+//!
+//! - **Scheduler**: a pending pod is bound to the node (`spec.nodeName`, `PodScheduled`) when
+//!   its `nodeSelector` and required node affinity match the node's labels
+//!   ([`SimulatedNode::label`]; `kubernetes.io/os=linux` by default), else it stays Pending
+//!   with `PodScheduled=False`, reason `Unschedulable`. Resources and taints are not checked.
+//! - **Kubelet**: a bound pod shows `ContainerCreating`, then each container runs as a local
+//!   process (`command` + `args`, or the image's entrypoint) and the pod goes Running
+//!   (`startedAt`, Ready) and, as `restartPolicy` says, Succeeded/Failed (`terminated` with
+//!   `exitCode`, `Completed`/`Error`) or restarts (`restartCount`, `CrashLoopBackOff` with a
+//!   short backoff). Images must be registered ([`KubeApiServer::register_image`],
+//!   [`ImageRun`]), which maps the programs a command names to local executables; anything
+//!   else waits in `ErrImagePull`, then `ImagePullBackOff`, with Events as from a kubelet.
+//!   `activeDeadlineSeconds` fails the pod with `DeadlineExceeded`. Init containers, probes,
+//!   resource limits and `securityContext` are not simulated; every pod's IP is 127.0.0.1.
+//! - **Environment**: `env` (values with `$(VAR)`, `secretKeyRef`, `configMapKeyRef`,
+//!   `fieldRef`), `envFrom`, the image's env, `HOSTNAME`, `KUBERNETES_SERVICE_HOST/PORT` (this
+//!   server), `HOME` in the pod's directory, and the host's `PATH`; nothing else is inherited.
+//! - **Volumes and mounts**: `secret`, `configMap`, `downwardAPI` and `projected` volumes are
+//!   written into a temporary directory per pod once at start (`items`, `defaultMode`,
+//!   `mode`), `emptyDir` is a fresh directory, `hostPath` the host path; a service account
+//!   token source gets [`KubeApiServer::ADMIN_TOKEN`]. A process cannot see `/etc/foo`, so
+//!   each `volumeMounts[].mountPath` maps to the volume's local directory (or its `subPath`):
+//!   an env value, `args`/`command` element or `workingDir` that starts with a mount path (or
+//!   is `key=<path>`) is rewritten to the local path, and `STEWARD_TESTKIT_MOUNTS` holds the
+//!   whole map as JSON (mountPath → local path) for programs that build paths themselves.
+//!   Paths inside a `sh -c` script are not rewritten: pass them as arguments or env values.
+//!   A `workingDir` outside any mount is created under the pod's stand-in root filesystem.
+//! - **Logs**: stdout and stderr go to one log per container run, served at
+//!   `pods/{name}/log` (`container`, `previous`, `tailLines`, `limitBytes`, `follow`), so
+//!   `kubectl logs` works.
+//! - **Deletion**: a pod on the node is deleted gracefully: it keeps a `deletionTimestamp`
+//!   while its processes get SIGTERM, then SIGKILL after `terminationGracePeriodSeconds`
+//!   (or the delete's `gracePeriodSeconds`; capped by [`SimulatedNode::max_grace_period`]),
+//!   and is removed once they are gone. Each container is a process group, so whatever it
+//!   started goes too (unless it left the group); dropping the server kills them all.
+//! - **Controllers**: a `batch/v1` Job runs its pods (`job-name`, `controller-uid` labels,
+//!   owner reference) up to `completions`, retries up to `backoffLimit`, honours
+//!   `activeDeadlineSeconds`, `suspend` and `ttlSecondsAfterFinished`, and reports `active`,
+//!   `succeeded`, `failed` and `Complete`/`Failed` conditions. An `apps/v1` Deployment owns a
+//!   ReplicaSet per pod template (`<deployment>-<pod-template-hash>`, older ones scaled to
+//!   zero at once), which keeps `replicas` pods (`<replicaset>-<random>`) and replaces those
+//!   deleted or finished; both report replica counts, `observedGeneration` and conditions.
+//! - **Garbage collection**: dependents whose owners are all gone are deleted;
+//!   `propagationPolicy: Foreground` deletes dependents before the owner, `Orphan` (the
+//!   default for Jobs, as on a real server) strips their owner references. Fixture objects
+//!   whose owners are not in the store are collected too, as on a cluster.
+//!
+//! Without the node the server behaves as before: pods stay as stored and deletes are
+//! immediate.
 //!
 //! ```no_run
 //! use steward_testkit::kube::{Access, KubeApiServer, KubeContext, write_kubeconfig};
@@ -29,13 +85,37 @@
 //! .unwrap();
 //! assert_eq!(server.requests("list", "pods"), 0);
 //! ```
+//!
+//! A pod run for real on the simulated node:
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use std::time::Duration;
+//! use steward_testkit::kube::{ImageRun, KubeApiServer, SimulatedNode};
+//!
+//! let server = KubeApiServer::builder()
+//!     .node(SimulatedNode::default().max_grace_period(Duration::from_secs(2)))
+//!     .image("example.invalid/steward/runtime:1", ImageRun::new().program("steward", "/path/to/target/debug/steward"))
+//!     .start();
+//! server
+//!     .apply(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w", "namespace": "default"},
+//!                   "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
+//!                            "image": "example.invalid/steward/runtime:1", "command": ["steward", "--version"]}]}}))
+//!     .unwrap();
+//! steward_testkit::wait_until("the pod to finish", Duration::from_secs(20), || {
+//!     server.get("v1", "pods", Some("default"), "w").filter(|p| p["status"]["phase"] == "Succeeded")
+//! });
+//! ```
 
 mod access;
+mod cluster;
+mod deletion;
 mod discovery;
 mod kubeconfig;
 mod list;
 mod objects;
 mod patch;
+mod quota;
 mod resources;
 mod routes;
 mod seed;
@@ -46,15 +126,17 @@ mod tls;
 mod watch;
 
 pub use access::{Access, Rule};
+pub use cluster::{ImageRun, SimulatedNode};
 pub use kubeconfig::{KubeContext, kubeconfig_yaml, write_kubeconfig};
 pub use seed::SeedError;
 
 use access::Gate;
+use cluster::{NodeState, Simulation};
 use resources::split_api_version;
 use routes::Shared;
 use seed::SeedObject;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -70,6 +152,8 @@ pub struct KubeApiServerBuilder {
     bookmark_interval: Duration,
     tokens: Vec<(String, Access)>,
     tls: bool,
+    node: Option<SimulatedNode>,
+    images: HashMap<String, ImageRun>,
 }
 
 impl Default for KubeApiServerBuilder {
@@ -81,6 +165,8 @@ impl Default for KubeApiServerBuilder {
             bookmark_interval: Duration::from_secs(1),
             tokens: Vec::new(),
             tls: false,
+            node: None,
+            images: HashMap::new(),
         }
     }
 }
@@ -147,6 +233,20 @@ impl KubeApiServerBuilder {
         self
     }
 
+    /// Runs a simulated node: a scheduler, a kubelet that runs pods' containers as local
+    /// processes, the Job, Deployment and ReplicaSet controllers and the garbage collector
+    /// (see the module documentation). Without it pods stay as stored.
+    pub fn node(mut self, node: SimulatedNode) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// Registers an image with the simulated node at start; see [`KubeApiServer::register_image`].
+    pub fn image(mut self, image: &str, run: ImageRun) -> Self {
+        self.images.insert(image.into(), run);
+        self
+    }
+
     /// Stores the fixtures (CRDs first, then namespaces, then the rest; a missing namespace
     /// is created) and starts serving. An object that cannot be stored is skipped, logged and
     /// listed by [`KubeApiServer::seed_problems`].
@@ -184,12 +284,23 @@ impl KubeApiServerBuilder {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         let addr = listener.local_addr().expect("bound address");
+        let node = self.node.map(|config| {
+            let mut node = NodeState::new(config, self.images, KubeApiServer::ADMIN_TOKEN);
+            node.api_port = addr.port();
+            store.kubelet_node = Some(node.config.name.clone());
+            store
+                .upsert(node.node_object())
+                .expect("the simulated Node object is valid");
+            Arc::new(node)
+        });
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             gate: Mutex::new(gate),
             bookmark_interval: self.bookmark_interval,
             address: addr.to_string(),
+            node: node.clone(),
         });
+        let simulation = node.map(|node| Simulation::start(shared.clone(), node));
         let app = routes::router(shared.clone());
         let (certificate, tls_config) = match self.tls {
             true => {
@@ -236,6 +347,7 @@ impl KubeApiServerBuilder {
             shared,
             seed_problems,
             certificate,
+            simulation,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -249,6 +361,8 @@ pub struct KubeApiServer {
     seed_problems: Vec<SeedError>,
     /// The self-signed certificate (PEM) when serving HTTPS.
     certificate: Option<String>,
+    /// The simulated node's control loops; dropped first, which kills its processes.
+    simulation: Option<Simulation>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -406,6 +520,44 @@ impl KubeApiServer {
             .collect()
     }
 
+    fn node(&self) -> &NodeState {
+        self.shared.node.as_deref().expect(
+            "this KubeApiServer runs no simulated node: start it with KubeApiServer::builder().node(SimulatedNode::default())",
+        )
+    }
+
+    /// The name of the simulated node pods are scheduled to.
+    ///
+    /// # Panics
+    /// When the server was started without [`KubeApiServerBuilder::node`].
+    pub fn node_name(&self) -> &str {
+        &self.node().config.name
+    }
+
+    /// Lets the kubelet "pull" `image` (as written in pod specs, tag included): containers
+    /// using it run `run`'s local programs. A pod waiting in `ImagePullBackOff` for it starts
+    /// at its next retry.
+    ///
+    /// # Panics
+    /// When the server was started without [`KubeApiServerBuilder::node`].
+    pub fn register_image(&self, image: &str, run: ImageRun) {
+        self.node()
+            .images
+            .lock()
+            .expect("images lock")
+            .insert(image.into(), run);
+    }
+
+    /// The process id of the newest process the kubelet started for `container` of a pod
+    /// (it may have ended since), or `None` when it started none.
+    pub fn container_pid(&self, namespace: &str, pod: &str, container: &str) -> Option<u32> {
+        self.shared
+            .node
+            .as_deref()?
+            .container(&(namespace.into(), pod.into(), container.into()))
+            .map(|c| c.pid)
+    }
+
     /// Deletes an object as the API would (finalizers hold it with a deletionTimestamp);
     /// returns it, or `None` when there was no such object.
     pub fn delete(
@@ -432,6 +584,7 @@ impl KubeApiServer {
 
 impl Drop for KubeApiServer {
     fn drop(&mut self) {
+        drop(self.simulation.take());
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

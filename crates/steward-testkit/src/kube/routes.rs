@@ -3,6 +3,7 @@
 //! server does), authorizes, then serves discovery, the verbs, tables and watches.
 
 use super::access::{Attributes, Gate};
+use super::cluster::{self, NodeState};
 use super::discovery;
 use super::list::{list, table_of, table_version};
 use super::patch::{PatchKind, json_patch, merge};
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub bookmark_interval: Duration,
     /// `127.0.0.1:port`, for `/api`'s serverAddressByClientCIDRs.
     pub address: String,
+    /// The simulated node, whose kubelet serves pod logs.
+    pub node: Option<Arc<NodeState>>,
 }
 
 /// A collection as a request sees it: resource, version, namespace and selectors.
@@ -290,9 +293,11 @@ fn resource_request(
     };
     let scope_mismatch = (!rt.namespaced && target.namespace.is_some())
         || (rt.namespaced && target.namespace.is_none() && target.name.is_some());
+    let is_pods = rt.group.is_empty() && rt.plural == "pods";
     let sub_unknown = match target.sub.as_deref() {
         None => false,
         Some("status") => !rt.status,
+        Some("log") => !is_pods,
         Some(_) => true,
     };
     if scope_mismatch || sub_unknown {
@@ -313,6 +318,12 @@ fn resource_request(
     let table = table_version(accept);
     let dry_run = param("dryRun") == "All";
     let namespace = target.namespace.clone().unwrap_or_default();
+    if let (Some("log"), Some(name)) = (target.sub.as_deref(), target.name.as_deref()) {
+        if method != Method::GET {
+            return Err(ApiError::method_not_allowed());
+        }
+        return cluster::logs::serve(shared, &namespace, name, query);
+    }
     let status_only = target.sub.is_some();
     let reply =
         |code: StatusCode, object: &Value| json_response(code, &scope.present(object, true));

@@ -3,10 +3,12 @@
 //! replay, and the side effects the real control plane has on a write (CRDs register their
 //! resource, a deleted namespace takes its objects along, finalizers hold a deletion).
 
+use super::deletion::{self, Plan};
 use super::objects::{
     check_namespace, check_type, crd_status, initial_status, meta, now, random_suffix, spec_of,
     stamp, text, valid_name,
 };
+use super::quota;
 use super::resources::{Registry, ResourceType, from_crd, openshift_projects, split_api_version};
 use super::status::ApiError;
 use serde_json::{Value, json};
@@ -47,6 +49,9 @@ pub(crate) struct Store {
     compacted: u64,
     changes: broadcast::Sender<Arc<Change>>,
     openshift: bool,
+    /// The simulated node, when the kubelet and controllers run: deletes then honour
+    /// propagation policies and grace periods, which need something to finish them.
+    pub kubelet_node: Option<String>,
 }
 
 impl Store {
@@ -61,6 +66,7 @@ impl Store {
             compacted: 0,
             changes,
             openshift: false,
+            kubelet_node: None,
         };
         if openshift {
             store.enable_openshift();
@@ -127,6 +133,15 @@ impl Store {
             .into_iter()
             .flat_map(|objects| objects.iter())
             .filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns))
+    }
+
+    /// Every stored object with its (group, plural).
+    pub fn all_objects(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
+        self.objects.iter().flat_map(|((group, plural), objects)| {
+            objects
+                .values()
+                .map(move |o| (group.as_str(), plural.as_str(), o))
+        })
     }
 
     pub fn get(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<&Value> {
@@ -215,6 +230,7 @@ impl Store {
     }
 
     fn after_put(&mut self, rt: &ResourceType, object: &Value) {
+        self.refresh_quotas(text(object, "/metadata/namespace"));
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 if let Ok(declared) = from_crd(object) {
@@ -227,6 +243,7 @@ impl Store {
     }
 
     fn after_remove(&mut self, rt: &ResourceType, object: &Value) {
+        self.refresh_quotas(text(object, "/metadata/namespace"));
         let name = text(object, "/metadata/name").to_string();
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
@@ -263,6 +280,29 @@ impl Store {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Keeps `status.used` of the namespace's quotas current (a write that changes nothing
+    /// is skipped, which also ends the recursion through `put`).
+    fn refresh_quotas(&mut self, namespace: &str) {
+        if namespace.is_empty() {
+            return;
+        }
+        let quotas: Vec<Value> = self
+            .list("", "resourcequotas", Some(namespace))
+            .map(|(_, q)| q.clone())
+            .collect();
+        let Some(rt) = self.registry.resource("", "resourcequotas").cloned() else {
+            return;
+        };
+        for existing in quotas {
+            let status = quota::quota_status(self, &existing);
+            if existing.get("status") != Some(&status) {
+                let mut next = existing.clone();
+                next["status"] = status;
+                self.put(&rt, next, Some(existing));
+            }
         }
     }
 
@@ -337,6 +377,9 @@ impl Store {
             from_crd(&body).map_err(|why| ApiError::invalid(&rt.group, &rt.plural, &name, why))?;
         }
         stamp(rt, version, &mut body, &name, &namespace);
+        if rt.namespaced {
+            quota::admit(self, &rt.group, &rt.plural, &namespace, &mut body)?;
+        }
         let m = meta(&mut body);
         m.remove("deletionTimestamp");
         m.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
@@ -446,11 +489,16 @@ impl Store {
         if next == existing || dry_run {
             return Ok(next);
         }
-        let finalized = next.pointer("/metadata/deletionTimestamp").is_some()
-            && next
-                .pointer("/metadata/finalizers")
+        let has_finalizers = |o: &Value| {
+            o.pointer("/metadata/finalizers")
                 .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty);
+                .is_some_and(|f| !f.is_empty())
+        };
+        // Only the removal of the last finalizer ends a deletion: a pod in its grace period
+        // has no finalizers and still takes status updates.
+        let finalized = next.pointer("/metadata/deletionTimestamp").is_some()
+            && has_finalizers(&existing)
+            && !has_finalizers(&next);
         if finalized {
             // The last finalizer is gone from an object being deleted: watches see only DELETED.
             let key = (namespace.to_string(), name.to_string());
@@ -487,6 +535,13 @@ impl Store {
         if dry_run {
             return Ok(existing);
         }
+        if let Some(node) = self.kubelet_node.clone() {
+            match deletion::plan(self, rt, &existing, options, &node) {
+                Plan::Remove => {}
+                Plan::Keep => return Ok(existing),
+                Plan::Mark(marked) => return Ok(self.put(rt, marked, Some(existing))),
+            }
+        }
         let has_finalizers = existing
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
@@ -502,6 +557,27 @@ impl Store {
             return Ok(self.put(rt, marked, Some(existing)));
         }
         Ok(self.remove(rt, namespace, name).expect("checked above"))
+    }
+
+    /// Ends a deletion the kubelet or the garbage collector was waiting for: removes the
+    /// object, or leaves it to its remaining finalizers.
+    pub fn finish_deletion(&mut self, rt: &ResourceType, namespace: &str, name: &str) {
+        let Some(existing) = self.get(&rt.group, &rt.plural, namespace, name).cloned() else {
+            return;
+        };
+        let finalizers = existing
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        if finalizers {
+            let mut next = existing.clone();
+            meta(&mut next).insert("deletionGracePeriodSeconds".into(), 0.into());
+            if next != existing {
+                self.put(rt, next, Some(existing));
+            }
+        } else {
+            self.remove(rt, namespace, name);
+        }
     }
 
     /// Stores an object as given (a fixture, or a test playing a controller): keeps its uid,

@@ -59,3 +59,86 @@ pub fn api_code(result: Result<impl std::fmt::Debug, kube::Error>) -> (u16, Stri
         other => panic!("expected an API error, got {other:?}"),
     }
 }
+
+/// The image the simulated-node tests run: host programs (`sh`, `sleep`) on PATH.
+pub const TOOLS_IMAGE: &str = "example.invalid/steward/tools:1";
+
+/// A server with a simulated node (grace periods capped at 2 s) and [`TOOLS_IMAGE`] registered.
+pub fn node_server() -> KubeApiServer {
+    KubeApiServer::builder()
+        .node(
+            steward_testkit::kube::SimulatedNode::default()
+                .max_grace_period(std::time::Duration::from_secs(2)),
+        )
+        .image(
+            TOOLS_IMAGE,
+            steward_testkit::kube::ImageRun::new().env("FROM_IMAGE", "tools"),
+        )
+        .start()
+}
+
+/// A pod running `sh -c script` (with `args` after it) once, restartPolicy Never; `extra`
+/// is merged into its spec.
+pub fn sh_pod(name: &str, script: &str, args: &[&str], extra: Value) -> Value {
+    let mut command = vec!["sh".to_string(), "-c".into(), script.into(), "sh".into()];
+    command.extend(args.iter().map(|a| a.to_string()));
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"restartPolicy": "Never",
+                 "containers": [{"name": "main", "image": TOOLS_IMAGE, "command": command}]},
+    });
+    merge_into(&mut pod["spec"], extra);
+    pod
+}
+
+/// JSON merge of `patch` into `target` (objects merged key by key, anything else replaced).
+pub fn merge_into(target: &mut Value, patch: Value) {
+    match (target.as_object_mut(), patch) {
+        (Some(t), Value::Object(p)) => {
+            for (k, v) in p {
+                merge_into(t.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (_, p) => *target = p,
+    }
+}
+
+/// The stored pod `default/name`, if any.
+pub fn stored_pod(server: &KubeApiServer, name: &str) -> Option<Value> {
+    server.get("v1", "pods", Some("default"), name)
+}
+
+/// Waits until pod `default/name` satisfies `check`, and returns it.
+pub fn wait_pod(
+    server: &KubeApiServer,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    steward_testkit::wait_until(
+        &format!("pod {name}: {what}"),
+        std::time::Duration::from_secs(20),
+        || stored_pod(server, name).filter(&check),
+    )
+}
+
+/// Waits until pod `default/name` is in `phase`.
+pub fn wait_phase(server: &KubeApiServer, name: &str, phase: &str) -> Value {
+    wait_pod(server, name, &format!("phase {phase}"), |p| {
+        p["status"]["phase"] == phase
+    })
+}
+
+/// Whether process `pid` still exists (a zombie counts as gone).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or_default()
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}

@@ -1,0 +1,384 @@
+//! The Kubernetes executor against the in-memory API server with its simulated node: each run
+//! becomes a pod whose container really runs `steward task-pod` (this build), which executes
+//! the codebundle with Robot Framework and reports to the runner's endpoint. Results are
+//! compared with the process executor's for the same run.
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, ListParams};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use steward_model::run::{RunKind, RunResult, RunSpec, RunStatus};
+use steward_model::workspace::{CodeBundleRef, ConfigVar, SecretRef};
+use steward_runner::executor::{Executor, ProcessExecutor};
+use steward_runner::kubernetes::executor::KubernetesExecutor;
+use steward_runner::kubernetes::handoff::Handoff;
+use steward_runner::kubernetes::settings::PodSettings;
+use steward_runtime::{Runtime, RuntimeConfig, SecretValue};
+use steward_testkit::kube::{ImageRun, KubeApiServer, SimulatedNode};
+use steward_testkit::{HttpTarget, cache_dir, workspace_root};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const IMAGE: &str = "example.invalid/steward/runtime:test";
+const NAMESPACE: &str = "steward";
+const FIXTURES_URL: &str = "https://example.com/fixtures.git";
+
+struct Cluster {
+    server: KubeApiServer,
+    client: kube::Client,
+    handoff: Handoff,
+    runner_url: String,
+}
+
+impl Cluster {
+    async fn start(extra: &[serde_json::Value]) -> Cluster {
+        let image = ImageRun::new()
+            .program("steward", env!("CARGO_BIN_EXE_steward"))
+            .env("STEWARD_CACHE_DIR", cache_dir().to_str().unwrap())
+            .env("HOME", std::env::temp_dir().to_str().unwrap());
+        let mut objects =
+            vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
+        objects.extend(extra.iter().cloned());
+        let server = KubeApiServer::builder()
+            .objects(objects)
+            .node(SimulatedNode::default().max_grace_period(Duration::from_secs(2)))
+            .image(IMAGE, image)
+            .start();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        server.write_kubeconfig(&path).unwrap();
+        let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let handoff = Handoff::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let runner_url = format!("http://{}", listener.local_addr().unwrap());
+        let serving = handoff.clone();
+        tokio::spawn(async move { serving.serve(listener).await });
+        Cluster {
+            server,
+            client,
+            handoff,
+            runner_url,
+        }
+    }
+
+    fn executor(&self, settings: PodSettings) -> KubernetesExecutor {
+        let fixtures = workspace_root().join("crates/steward-runtime/tests/fixtures/collection");
+        KubernetesExecutor::new(
+            self.client.clone(),
+            NAMESPACE.into(),
+            PodSettings {
+                image: Some(IMAGE.into()),
+                ..settings
+            },
+            self.runner_url.clone(),
+            "test-runner".into(),
+            self.handoff.clone(),
+            [(FIXTURES_URL.to_string(), fixtures)].into(),
+        )
+        .unwrap()
+    }
+
+    /// Pods and Secrets of runs still in the namespace.
+    async fn leftovers(&self) -> usize {
+        let selector = ListParams::default().labels("steward.dev/run-id");
+        let pods = Api::<Pod>::namespaced(self.client.clone(), NAMESPACE)
+            .list(&selector)
+            .await
+            .unwrap();
+        let secrets = Api::<Secret>::namespaced(self.client.clone(), NAMESPACE)
+            .list(&selector)
+            .await
+            .unwrap();
+        pods.items.len() + secrets.items.len()
+    }
+}
+
+fn spec(bundle: &str, config: &[(&str, &str)], tasks: &[&str], secrets: &[&str]) -> RunSpec {
+    let (repo, path) = match bundle {
+        "secret-check" => (FIXTURES_URL, "codebundles/secret-check/runbook.robot"),
+        other => ("builtin://steward", other),
+    };
+    RunSpec {
+        run_id: Uuid::now_v7(),
+        kind: RunKind::Runbook,
+        workspace: "ws".into(),
+        slx: "k8s-exec".into(),
+        location: "cluster".into(),
+        code_bundle: CodeBundleRef {
+            repo_url: repo.into(),
+            git_ref: "main".into(),
+            path_to_robot: Some(path.into()),
+            path_to_yaml: None,
+        },
+        config: config
+            .iter()
+            .map(|(name, value)| ConfigVar {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect(),
+        secrets: secrets
+            .iter()
+            .map(|name| SecretRef {
+                name: name.to_string(),
+                workspace_key: format!("file@/resolved/by/the/runner/{name}"),
+            })
+            .collect(),
+        task_titles: tasks.iter().map(|t| t.to_string()).collect(),
+        timeout_seconds: 300,
+        session_id: Some(Uuid::now_v7()),
+        interval_seconds: None,
+    }
+}
+
+async fn run(
+    executor: &dyn Executor,
+    spec: &RunSpec,
+    secrets: &[SecretValue],
+    out: &Path,
+) -> RunResult {
+    executor
+        .execute(spec, secrets, out, &CancellationToken::new())
+        .await
+}
+
+fn artifact_names(result: &RunResult) -> BTreeSet<String> {
+    result.artifacts.iter().map(|a| a.name.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_run_reports_what_the_process_executor_reports() {
+    let cluster = Cluster::start(&[]).await;
+    let target = HttpTarget::start();
+    target.set_health(503);
+    let dir = tempfile::tempdir().unwrap();
+    let http = spec(
+        "codebundles/http-endpoint-health/runbook.robot",
+        &[
+            ("URLS", &format!("{}/health", target.base_url())),
+            ("REQUEST_TIMEOUT", "5"),
+        ],
+        &["Check HTTP Endpoint Availability and Latency"],
+        &[],
+    );
+    let token = "tok-4c1d9e0b7a55";
+    let secret_run = spec(
+        "secret-check",
+        &[("SERVICE", "billing")],
+        &["Use The Token For `${SERVICE}`"],
+        &["api_token"],
+    );
+    let secrets = [SecretValue {
+        name: "api_token".into(),
+        value: format!("{token}\n"),
+    }];
+
+    let runtime = Runtime::start(
+        RuntimeConfig {
+            collection_overrides: [(
+                FIXTURES_URL.to_string(),
+                workspace_root().join("crates/steward-runtime/tests/fixtures/collection"),
+            )]
+            .into(),
+            ..RuntimeConfig::new(cache_dir(), dir.path().join("work"))
+        },
+        Arc::new(|_| {}),
+    )
+    .await
+    .unwrap();
+    let process = ProcessExecutor::new(Arc::new(runtime));
+    let pods = cluster.executor(PodSettings::default());
+    let jobs = cluster.executor(PodSettings {
+        run_as_job: true,
+        ..PodSettings::default()
+    });
+
+    for (spec, values) in [(&http, &[][..]), (&secret_run, &secrets[..])] {
+        let by_process = run(
+            &process,
+            spec,
+            values,
+            &dir.path().join("p").join(spec.run_id.to_string()),
+        )
+        .await;
+        let by_pod = run(
+            &pods,
+            spec,
+            values,
+            &dir.path().join(spec.run_id.to_string()),
+        )
+        .await;
+        let by_job = run(
+            &jobs,
+            spec,
+            values,
+            &dir.path().join("j").join(spec.run_id.to_string()),
+        )
+        .await;
+        assert_eq!(by_process.status, RunStatus::Succeeded, "{by_process:#?}");
+        for other in [&by_pod, &by_job] {
+            assert_eq!(other.status, by_process.status, "{other:#?}");
+            assert_eq!(other.tasks.len(), by_process.tasks.len());
+            for (a, b) in other.tasks.iter().zip(&by_process.tasks) {
+                assert_eq!((&a.name, &a.title, a.status), (&b.name, &b.title, b.status));
+            }
+            let titles = |r: &RunResult| -> Vec<(String, u8)> {
+                r.issues
+                    .iter()
+                    .map(|i| (i.title.clone(), i.severity))
+                    .collect()
+            };
+            assert_eq!(titles(other), titles(&by_process));
+            assert_eq!(artifact_names(other), artifact_names(&by_process));
+        }
+        // The artifacts arrived in the run's staging directory, whole.
+        let out = dir.path().join(spec.run_id.to_string());
+        for artifact in &by_pod.artifacts {
+            let len = std::fs::metadata(out.join(&artifact.name)).unwrap().len();
+            assert_eq!(len, artifact.size, "{}", artifact.name);
+        }
+        if spec.run_id == secret_run.run_id {
+            let report = std::fs::read_to_string(out.join("report.jsonl")).unwrap();
+            assert!(report.contains("leaked: ********"), "{report}");
+            assert!(!report.contains(token));
+        } else {
+            assert!(
+                by_pod.issues.iter().any(|i| i.title.contains("503")),
+                "{by_pod:#?}"
+            );
+        }
+    }
+    assert_eq!(cluster.leftovers().await, 0, "run objects left behind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "no-pods", "namespace": "full"}, "spec": {"hard": {"pods": "0"}}});
+    let cluster = Cluster::start(&[
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "full"}}),
+        quota,
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(
+        "secret-check",
+        &[("SERVICE", "x")],
+        &["Sleep Past The Timeout"],
+        &[],
+    );
+
+    let missing = KubernetesExecutor::new(
+        cluster.client.clone(),
+        NAMESPACE.into(),
+        PodSettings {
+            image: Some("example.invalid/not/pulled:1".into()),
+            image_pull_timeout_seconds: Some(2),
+            ..PodSettings::default()
+        },
+        cluster.runner_url.clone(),
+        "r".into(),
+        cluster.handoff.clone(),
+        Default::default(),
+    )
+    .unwrap();
+    let result = run(&missing, &spec, &[], dir.path()).await;
+    assert_eq!(result.status, RunStatus::Error);
+    let error = result.error.unwrap();
+    assert!(
+        error.contains("cannot start")
+            && (error.contains("ImagePullBackOff") || error.contains("ErrImagePull")),
+        "{error}"
+    );
+
+    let unschedulable = cluster.executor(PodSettings {
+        node_selector: [("disk".to_string(), "ssd".to_string())].into(),
+        pending_timeout_seconds: Some(3),
+        ..PodSettings::default()
+    });
+    let error = run(&unschedulable, &spec, &[], dir.path())
+        .await
+        .error
+        .unwrap();
+    assert!(
+        error.contains("cannot be scheduled") && error.contains("Unschedulable"),
+        "{error}"
+    );
+
+    let over_quota = KubernetesExecutor::new(
+        cluster.client.clone(),
+        "full".into(),
+        PodSettings {
+            image: Some(IMAGE.into()),
+            ..PodSettings::default()
+        },
+        cluster.runner_url.clone(),
+        "r".into(),
+        cluster.handoff.clone(),
+        Default::default(),
+    )
+    .unwrap();
+    let error = run(&over_quota, &spec, &[], dir.path())
+        .await
+        .error
+        .unwrap();
+    assert!(error.contains("exceeded quota: no-pods"), "{error}");
+    assert_eq!(cluster.leftovers().await, 0, "run objects left behind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_deletes_the_pod_and_stops_the_task() {
+    let cluster = Cluster::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(
+        "secret-check",
+        &[("SERVICE", "x")],
+        &["Sleep Past The Timeout"],
+        &["api_token"],
+    );
+    let executor = cluster.executor(PodSettings::default());
+    let cancel = CancellationToken::new();
+    let pod_name = format!("steward-run-{}", spec.run_id.simple());
+    let secrets = [SecretValue {
+        name: "api_token".into(),
+        value: "v".into(),
+    }];
+    let running = executor.execute(&spec, &secrets, dir.path(), &cancel);
+    let watcher = async {
+        let pid = steward_testkit::wait_until_async(
+            "the task pod to run",
+            Duration::from_secs(60),
+            || async { cluster.server.container_pid(NAMESPACE, &pod_name, "task") },
+        )
+        .await;
+        // Let robot start, then cancel.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        cancel.cancel();
+        pid
+    };
+    let (result, pid) = tokio::join!(running, watcher);
+    assert_eq!(result.status, RunStatus::Cancelled, "{result:#?}");
+    steward_testkit::wait_until_async(
+        "the task process to end",
+        Duration::from_secs(20),
+        || async {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None)
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+    steward_testkit::wait_until_async(
+        "the run's objects to go",
+        Duration::from_secs(20),
+        || async { (cluster.leftovers().await == 0).then_some(()) },
+    )
+    .await;
+}

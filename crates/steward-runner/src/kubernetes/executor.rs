@@ -1,0 +1,346 @@
+//! The Kubernetes executor: each run becomes a Pod (or a Job) in the runner's namespace, from
+//! the runtime image, with its secrets in a Secret mounted read-only (mode 0400). The launcher
+//! in the pod runs the task with the same runtime as the process executor and reports
+//! artifacts and result to the runner's in-cluster endpoint ([`super::handoff`]), so what the
+//! platform sees does not depend on the executor. Pods that cannot start fail their run with
+//! the reason; cancelling deletes the pod; objects are removed when the run ends.
+
+use super::handoff::Handoff;
+use super::pod::{self, Launch, RUN_LABEL};
+use super::settings::PodSettings;
+use crate::executor::Executor;
+use futures::future::BoxFuture;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use steward_model::run::{RunResult, RunSpec, RunStatus};
+use steward_runtime::SecretValue;
+use tokio_util::sync::CancellationToken;
+
+/// How often a pod's status is read while its run goes on.
+const POLL: Duration = Duration::from_secs(1);
+/// How long a result may lag behind the pod's end (the launcher reports before it exits).
+const REPORT_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs each task in a pod of its own.
+pub struct KubernetesExecutor {
+    client: kube::Client,
+    namespace: String,
+    settings: PodSettings,
+    image: String,
+    runner_url: String,
+    runner: String,
+    handoff: Handoff,
+    collection_overrides: HashMap<String, PathBuf>,
+}
+
+impl KubernetesExecutor {
+    /// An executor creating pods in `namespace` that report to `runner_url` (served by
+    /// `handoff`); `runner` names this runner in the objects' labels.
+    pub fn new(
+        client: kube::Client,
+        namespace: String,
+        settings: PodSettings,
+        runner_url: String,
+        runner: String,
+        handoff: Handoff,
+        collection_overrides: HashMap<String, PathBuf>,
+    ) -> Result<Self, String> {
+        let image = settings.image.clone().ok_or(
+            "kubernetes.image (the runtime image for task pods) is not set in the runner's configuration",
+        )?;
+        Ok(KubernetesExecutor {
+            client,
+            namespace,
+            settings,
+            image,
+            runner_url,
+            runner,
+            handoff,
+            collection_overrides,
+        })
+    }
+
+    async fn run(
+        &self,
+        spec: &RunSpec,
+        secrets: &[SecretValue],
+        out_dir: &Path,
+        cancel: &CancellationToken,
+    ) -> RunResult {
+        let started = chrono::Utc::now();
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut report = self
+            .handoff
+            .expect(spec.run_id, &token, out_dir.to_path_buf());
+        let labels = pod::labels(&self.settings, spec, &self.runner);
+        let launch = Launch {
+            spec: spec.clone(),
+            report_to: self.runner_url.clone(),
+            token,
+            secrets: BTreeMap::new(),
+            collection_overrides: self.collection_overrides.clone(),
+        };
+        let result = match self.create(spec, &labels, launch, secrets).await {
+            Err(message) => RunResult::error(RunStatus::Error, message, started),
+            Ok(()) => {
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        RunResult::error(RunStatus::Cancelled, "cancelled; the task pod was deleted", started)
+                    }
+                    failure = self.watch(spec, &mut report) => match failure {
+                        Ok(result) => result,
+                        Err(message) => RunResult::error(RunStatus::Error, message, started),
+                    },
+                }
+            }
+        };
+        self.handoff.forget(spec.run_id);
+        self.remove(spec).await;
+        result
+    }
+
+    async fn create(
+        &self,
+        spec: &RunSpec,
+        labels: &BTreeMap<String, String>,
+        launch: Launch,
+        secrets: &[SecretValue],
+    ) -> Result<(), String> {
+        let ns = &self.namespace;
+        let secret = pod::run_secret(ns, labels, launch, secrets);
+        Api::<Secret>::namespaced(self.client.clone(), ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot create the run's Secret in namespace {ns}: {}",
+                    explain(&e)
+                )
+            })?;
+        let created = if self.settings.run_as_job {
+            let job = pod::task_job(&self.settings, spec, ns, labels, &self.image);
+            Api::<Job>::namespaced(self.client.clone(), ns)
+                .create(&PostParams::default(), &job)
+                .await
+                .map(drop)
+        } else {
+            let task = pod::task_pod(&self.settings, spec, ns, labels, &self.image);
+            Api::<Pod>::namespaced(self.client.clone(), ns)
+                .create(&PostParams::default(), &task)
+                .await
+                .map(drop)
+        };
+        created.map_err(|e| {
+            format!(
+                "cannot create the task {} in namespace {ns}: {}",
+                if self.settings.run_as_job {
+                    "Job"
+                } else {
+                    "Pod"
+                },
+                explain(&e)
+            )
+        })
+    }
+
+    /// Waits for the pod's report, following the pod meanwhile: a pod that cannot start, ends
+    /// without reporting or is deleted fails the run with the reason.
+    async fn watch(
+        &self,
+        spec: &RunSpec,
+        report: &mut tokio::sync::oneshot::Receiver<RunResult>,
+    ) -> Result<RunResult, String> {
+        let pods = Api::<Pod>::namespaced(self.client.clone(), &self.namespace);
+        let selector = format!("{RUN_LABEL}={}", spec.run_id);
+        let pull_limit =
+            Duration::from_secs(self.settings.image_pull_timeout_seconds.unwrap_or(60));
+        let pending_limit =
+            Duration::from_secs(self.settings.pending_timeout_seconds.unwrap_or(300));
+        let created = Instant::now();
+        let mut pulling_since: Option<Instant> = None;
+        let mut seen = false;
+        loop {
+            tokio::select! {
+                result = &mut *report => {
+                    return result.map_err(|_| "the runner stopped waiting for the pod".to_string());
+                }
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            let found = match pods.list(&ListParams::default().labels(&selector)).await {
+                Ok(list) => list.items.into_iter().next(),
+                Err(e) => {
+                    tracing::warn!(run = %spec.run_id, error = %e, "Cannot read the task pod.");
+                    continue;
+                }
+            };
+            let Some(pod) = found else {
+                if seen {
+                    return Err("the task pod was deleted before it reported".into());
+                }
+                if created.elapsed() > pending_limit {
+                    return Err(format!(
+                        "no task pod appeared within {}s (see the Job's events)",
+                        pending_limit.as_secs()
+                    ));
+                }
+                continue;
+            };
+            seen = true;
+            let status = pod.status.clone().unwrap_or_default();
+            let phase = status.phase.clone().unwrap_or_default();
+            let container = status
+                .container_statuses
+                .as_ref()
+                .and_then(|s| s.first().cloned());
+            match phase.as_str() {
+                "Succeeded" | "Failed" => {
+                    // The launcher reports before it exits; give the report a moment.
+                    if let Ok(Ok(result)) = tokio::time::timeout(REPORT_GRACE, &mut *report).await {
+                        return Ok(result);
+                    }
+                    let terminated = container
+                        .as_ref()
+                        .and_then(|c| c.state.as_ref())
+                        .and_then(|s| s.terminated.clone());
+                    let why = match (&status.reason, terminated) {
+                        (Some(reason), _) => {
+                            format!("{reason}: {}", status.message.clone().unwrap_or_default())
+                        }
+                        (None, Some(t)) => format!(
+                            "the task container exited with code {} ({})",
+                            t.exit_code,
+                            t.reason.unwrap_or_default()
+                        ),
+                        (None, None) => format!("the task pod ended ({phase})"),
+                    };
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    let tail = pods
+                        .logs(
+                            &name,
+                            &LogParams {
+                                tail_lines: Some(20),
+                                ..LogParams::default()
+                            },
+                        )
+                        .await
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "{why}; it sent no result. Last lines of its log:\n{}",
+                        tail.trim_end()
+                    ));
+                }
+                "Pending" => {
+                    let waiting = container
+                        .as_ref()
+                        .and_then(|c| c.state.as_ref())
+                        .and_then(|s| s.waiting.clone());
+                    let reason = waiting
+                        .as_ref()
+                        .and_then(|w| w.reason.clone())
+                        .unwrap_or_default();
+                    if matches!(
+                        reason.as_str(),
+                        "ErrImagePull"
+                            | "ImagePullBackOff"
+                            | "InvalidImageName"
+                            | "CreateContainerConfigError"
+                            | "CreateContainerError"
+                    ) {
+                        let since = *pulling_since.get_or_insert_with(Instant::now);
+                        if reason == "InvalidImageName" || since.elapsed() >= pull_limit {
+                            return Err(format!(
+                                "the task pod cannot start: {reason}: {}",
+                                waiting.and_then(|w| w.message).unwrap_or_default()
+                            ));
+                        }
+                    } else {
+                        pulling_since = None;
+                    }
+                    if created.elapsed() >= pending_limit {
+                        let unscheduled = status
+                            .conditions
+                            .iter()
+                            .flatten()
+                            .find(|c| c.type_ == "PodScheduled" && c.status == "False");
+                        let why = match unscheduled {
+                            Some(c) => format!(
+                                "it cannot be scheduled: {}: {}",
+                                c.reason.clone().unwrap_or_default(),
+                                c.message.clone().unwrap_or_default()
+                            ),
+                            None => format!("it is still Pending ({reason})"),
+                        };
+                        return Err(format!(
+                            "the task pod did not start within {}s: {why}",
+                            pending_limit.as_secs()
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Deletes the run's objects; a missing one is fine.
+    async fn remove(&self, spec: &RunSpec) {
+        let name = pod::object_name(spec);
+        let background = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        let ns = &self.namespace;
+        let results = [
+            if self.settings.run_as_job {
+                Api::<Job>::namespaced(self.client.clone(), ns)
+                    .delete(&name, &background)
+                    .await
+                    .map(drop)
+            } else {
+                Api::<Pod>::namespaced(self.client.clone(), ns)
+                    .delete(&name, &background)
+                    .await
+                    .map(drop)
+            },
+            Api::<Secret>::namespaced(self.client.clone(), ns)
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map(drop),
+        ];
+        for result in results {
+            match result {
+                Ok(()) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => {
+                    tracing::warn!(run = %spec.run_id, %error, object = %name, "Cannot remove a task object; remove it by hand.")
+                }
+            }
+        }
+    }
+}
+
+fn explain(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Executor for KubernetesExecutor {
+    fn execute<'a>(
+        &'a self,
+        spec: &'a RunSpec,
+        secrets: &'a [SecretValue],
+        out_dir: &'a Path,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, RunResult> {
+        Box::pin(self.run(spec, secrets, out_dir, cancel))
+    }
+}

@@ -1,0 +1,143 @@
+//! The runner's in-cluster endpoint that task pods report to: each run's artifacts
+//! (`PUT /v1/runs/{id}/artifacts/{name}`) land in the run's staging directory, as the process
+//! executor's would, and its result (`POST /v1/runs/{id}/result`) completes the run. Every
+//! request carries the run's own bearer token, which only the run's Secret holds.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{post, put};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use steward_model::run::RunResult;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Largest artifact a pod may send (the spool caps what it keeps anyway).
+const MAX_ARTIFACT_BYTES: usize = 256 * 1024 * 1024;
+
+struct Pending {
+    token: String,
+    out_dir: PathBuf,
+    result: Option<oneshot::Sender<RunResult>>,
+}
+
+/// Runs waiting for their pods, by run id.
+#[derive(Clone, Default)]
+pub struct Handoff {
+    pending: Arc<Mutex<HashMap<Uuid, Pending>>>,
+}
+
+impl Handoff {
+    /// Expects a report for `run` with `token`; artifacts go to `out_dir`.
+    pub fn expect(&self, run: Uuid, token: &str, out_dir: PathBuf) -> oneshot::Receiver<RunResult> {
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("poisoned").insert(
+            run,
+            Pending {
+                token: token.to_string(),
+                out_dir,
+                result: Some(tx),
+            },
+        );
+        rx
+    }
+
+    /// Stops accepting reports for `run`.
+    pub fn forget(&self, run: Uuid) {
+        self.pending.lock().expect("poisoned").remove(&run);
+    }
+
+    /// The routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/runs/{run}/artifacts/{name}", put(artifact))
+            .route("/v1/runs/{run}/result", post(result))
+            .layer(DefaultBodyLimit::max(MAX_ARTIFACT_BYTES))
+            .with_state(self.clone())
+    }
+
+    /// Serves the routes on `listener` until the process ends.
+    pub async fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = self.router();
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "The endpoint for task pods stopped.");
+        }
+    }
+
+    /// The pending run's staging directory, if `headers` carry its token.
+    fn authorised(&self, run: Uuid, headers: &HeaderMap) -> Result<PathBuf, (StatusCode, String)> {
+        let pending = self.pending.lock().expect("poisoned");
+        let Some(entry) = pending.get(&run) else {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!("run {run} is not waiting for a report"),
+            ));
+        };
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        use subtle::ConstantTimeEq;
+        if !bool::from(given.as_bytes().ct_eq(entry.token.as_bytes())) {
+            return Err((StatusCode::UNAUTHORIZED, "wrong token for this run".into()));
+        }
+        Ok(entry.out_dir.clone())
+    }
+}
+
+async fn artifact(
+    State(handoff): State<Handoff>,
+    Path((run, name)): Path<(Uuid, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, (StatusCode, String)> {
+    let dir = handoff.authorised(run, &headers)?;
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("artifact name {name:?} is not a plain file name"),
+        ));
+    }
+    let write = async {
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::write(dir.join(&name), &body).await
+    };
+    write.await.map_err(|e| {
+        (
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("cannot keep artifact {name}: {e}"),
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn result(
+    State(handoff): State<Handoff>,
+    Path(run): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, (StatusCode, String)> {
+    handoff.authorised(run, &headers)?;
+    let outcome: RunResult = serde_json::from_slice(&body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("not a run result: {e}")))?;
+    let sender = handoff
+        .pending
+        .lock()
+        .expect("poisoned")
+        .get_mut(&run)
+        .and_then(|p| p.result.take());
+    match sender {
+        Some(tx) => {
+            let _ = tx.send(outcome);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err((
+            StatusCode::CONFLICT,
+            format!("run {run} has reported already"),
+        )),
+    }
+}

@@ -1,0 +1,63 @@
+//! The `kubernetes` section of the runner's configuration file: how the pods of the Kubernetes
+//! executor look. The Helm chart writes it from its values; every field is optional.
+
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvVar, PodSecurityContext, ResourceRequirements, SecurityContext, Toleration,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Settings of task pods.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSettings {
+    /// Namespace of task pods (default: the runner's).
+    pub namespace: Option<String>,
+    /// Service account of task pods.
+    pub service_account_name: Option<String>,
+    /// The runtime image (Python, Robot Framework, the RunWhen libraries, `steward`).
+    pub image: Option<String>,
+    /// `Always`, `IfNotPresent` or `Never`.
+    pub image_pull_policy: Option<String>,
+    /// Names of pull secrets.
+    #[serde(default)]
+    pub image_pull_secrets: Vec<String>,
+    /// Run each task as a Job (one pod, no retries) instead of a bare Pod.
+    #[serde(default)]
+    pub run_as_job: bool,
+    /// Requests and limits of the task container.
+    pub resources: Option<ResourceRequirements>,
+    /// Labels added to every task pod.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations added to every task pod.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Node selector.
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations.
+    #[serde(default)]
+    pub tolerations: Vec<Toleration>,
+    /// Affinity.
+    pub affinity: Option<Affinity>,
+    /// Pod security context (default: non-root, seccomp RuntimeDefault).
+    pub pod_security_context: Option<PodSecurityContext>,
+    /// Container security context (default: no privilege escalation, all capabilities
+    /// dropped, non-root).
+    pub security_context: Option<SecurityContext>,
+    /// Extra environment of the task container (proxy and CA settings).
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    /// The URL task pods reach the runner at (default `http://$STEWARD_POD_IP:<handoff port>`).
+    pub runner_url: Option<String>,
+    /// Where the runner listens for task pods (default `0.0.0.0:8000`).
+    pub handoff_listen: Option<std::net::SocketAddr>,
+    /// How long a pod may stay Pending (unschedulable, image not pulled) before its run fails
+    /// (default 300 s).
+    pub pending_timeout_seconds: Option<u64>,
+    /// How long an image may fail to pull before the run fails (default 60 s).
+    pub image_pull_timeout_seconds: Option<u64>,
+    /// Program that starts the launcher inside the image (default `steward`).
+    pub launcher: Option<String>,
+}

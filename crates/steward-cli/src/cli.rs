@@ -66,6 +66,34 @@ pub enum Command {
     /// report to the runner (started by the runner, not by hand).
     #[command(hide = true)]
     TaskPod(TaskPodArgs),
+    /// Inside a warm pool worker of the Kubernetes executor: take runs from the runner and run
+    /// them (started by the runner's pool Deployment, not by hand).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The runner's in-cluster endpoint.
+    #[arg(long, env = "STEWARD_RUNNER_URL")]
+    pub runner: String,
+    /// The pool's name.
+    #[arg(long)]
+    pub pool: String,
+    /// The pool's bearer token (from the pool's Secret).
+    #[arg(long, env = "STEWARD_POOL_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The pool's CodeCollection, fetched at --ref before the first run.
+    #[arg(long)]
+    pub repo_url: Option<String>,
+    /// See --repo-url.
+    #[arg(long = "ref")]
+    pub git_ref: Option<String>,
+    /// Scratch directory for runs.
+    #[arg(long, default_value = "/tmp/steward/work")]
+    pub work_dir: PathBuf,
+    #[command(flatten)]
+    pub dirs: DirArgs,
 }
 
 #[derive(Args)]
@@ -85,7 +113,7 @@ impl Command {
     pub fn is_service(&self) -> bool {
         matches!(
             self,
-            Command::Up(_) | Command::Platform(_) | Command::Runner(_)
+            Command::Up(_) | Command::Platform(_) | Command::Runner(_) | Command::Worker(_)
         )
     }
 }
@@ -217,6 +245,10 @@ pub struct RunnerArgs {
     /// settings of the pods it starts; see docs/secrets.md.
     #[arg(long, env = "STEWARD_RUNNER_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Where tasks run: `process` (child processes of the runner) or `kubernetes` (a pod per
+    /// run, set up by the `kubernetes` section of --config); overrides the file's `executor`.
+    #[arg(long, env = "STEWARD_EXECUTOR", value_parser = ["process", "kubernetes"])]
+    pub executor: Option<String>,
     /// The runner's Kubernetes namespace, for k8s:file@/k8s:env@ secret keys that name none
     /// (default: the namespace of the in-cluster or kubeconfig context).
     #[arg(long, env = "STEWARD_NAMESPACE")]

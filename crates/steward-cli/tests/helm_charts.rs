@@ -12,10 +12,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use steward_runner::config_file::RunnerFile;
+use steward_runner::kubernetes::pod;
 
-/// Settings the runner chart passes that `steward runner` does not read yet (the Kubernetes
-/// executor will); STEWARD_POD_NAME feeds --name.
-const RUNNER_NOT_READ_YET: &[&str] = &["STEWARD_POD_NAME", "STEWARD_EXECUTOR"];
+/// Variables the runner chart sets that are not `steward runner` flags: STEWARD_POD_NAME feeds
+/// --name, the Kubernetes executor reads STEWARD_POD_IP itself.
+const RUNNER_NOT_READ_YET: &[&str] = &["STEWARD_POD_NAME", "STEWARD_POD_IP"];
 
 #[test]
 fn defaults_render_lint_and_match_the_binary() {
@@ -343,11 +344,88 @@ fn proxy_and_custom_ca_reach_every_pod_and_the_pods_the_runner_starts() {
             .collect();
         assert!(env.contains("HTTPS_PROXY") && env.contains("SSL_CERT_FILE"));
         assert_eq!(config["proxy"]["httpsProxy"], "http://proxy.corp:3128");
+
+        // The task pods the runner builds from that file trust the CA too.
+        let (file, warnings) = RunnerFile::parse(&runner.runner_config_text()).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let settings = file.kubernetes.unwrap();
+        let run = steward_model::run::RunSpec {
+            run_id: uuid::Uuid::now_v7(),
+            kind: steward_model::run::RunKind::Runbook,
+            workspace: "ws".into(),
+            slx: "slx".into(),
+            location: "here".into(),
+            code_bundle: Default::default(),
+            config: vec![],
+            secrets: vec![],
+            task_titles: vec![],
+            timeout_seconds: 60,
+            session_id: None,
+            interval_seconds: None,
+        };
+        let labels = pod::labels(&settings, &run, "runner-0");
+        let task = pod::task_pod(&settings, &run, "ops", &labels, "runtime:1");
+        let spec = task.spec.unwrap();
+        let task_env = env_of(&spec.containers[0]);
+        assert_eq!(task_env["SSL_CERT_FILE"], ca_file);
+        assert_eq!(task_env["HTTPS_PROXY"], "http://proxy.corp:3128");
+        assert!(
+            spec.containers[0]
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.mount_path == "/etc/steward/ca")
+        );
+        assert!(spec.volumes.unwrap().iter().any(|v| v.name == "ca-source"));
+        assert_eq!(
+            spec.init_containers.is_some(),
+            runner.pod_specs()[0].init_containers.is_some()
+        );
+        assert_eq!(labels["app.kubernetes.io/component"], "task");
     }
     assert_eq!(
         rendered[1].runner_config()["kubernetes"]["customCA"]["source"]["configMapName"],
         "corp-ca"
     );
+}
+
+#[test]
+fn the_kubernetes_executor_gets_its_address_and_port() {
+    let rendered = render_ok(&[case(
+        "steward-runner",
+        "r1",
+        runner_values(json!({"runner": {"executor": "kubernetes"}})),
+    )]);
+    let runner = &rendered[0];
+    let container = &runner.pod_specs()[0].containers[0];
+    assert_binary_accepts(container, RUNNER_NOT_READ_YET);
+    let env = env_of(container);
+    assert_eq!(env["STEWARD_EXECUTOR"], "kubernetes");
+    assert!(env.contains_key("STEWARD_POD_IP"));
+    assert!(
+        container
+            .ports
+            .iter()
+            .flatten()
+            .any(|p| p.container_port == 8000)
+    );
+    let (file, warnings) = RunnerFile::parse(&runner.runner_config_text()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let settings = file.kubernetes.unwrap();
+    assert!(settings.image.unwrap().contains("runtime"));
+    // It may manage the per-run and pool Secrets.
+    let role: Role = serde_json::from_value(runner.of_kind("Role")[0].value.clone()).unwrap();
+    assert!(role.rules.unwrap().iter().any(|r| {
+        r.resources
+            .clone()
+            .unwrap_or_default()
+            .contains(&"secrets".to_string())
+            && ["create", "delete"]
+                .iter()
+                .all(|v| r.verbs.contains(&v.to_string()))
+    }));
+    // The runner itself runs from the small image.
+    assert!(container.image.as_deref().unwrap().contains("/steward:"));
 }
 
 #[test]

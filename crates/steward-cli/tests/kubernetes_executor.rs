@@ -3,6 +3,9 @@
 //! the codebundle with Robot Framework and reports to the runner's endpoint. Results are
 //! compared with the process executor's for the same run.
 
+mod common;
+
+use common::{api, client, client_json, start_platform, start_runner_with_env};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams};
 use serde_json::json;
@@ -303,6 +306,10 @@ async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
         pending_timeout_seconds: Some(3),
         ..PodSettings::default()
     });
+    let spec = RunSpec {
+        run_id: Uuid::now_v7(),
+        ..spec
+    };
     let error = run(&unschedulable, &spec, &[], dir.path())
         .await
         .error
@@ -312,11 +319,13 @@ async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
         "{error}"
     );
 
+    let pods_before = cluster.server.requests("create", "pods");
     let over_quota = KubernetesExecutor::new(
         cluster.client.clone(),
         "full".into(),
         PodSettings {
             image: Some(IMAGE.into()),
+            pending_timeout_seconds: Some(3),
             ..PodSettings::default()
         },
         cluster.runner_url.clone(),
@@ -325,12 +334,71 @@ async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
         Default::default(),
     )
     .unwrap();
+    let spec = RunSpec {
+        run_id: Uuid::now_v7(),
+        ..spec
+    };
     let error = run(&over_quota, &spec, &[], dir.path())
         .await
         .error
         .unwrap();
-    assert!(error.contains("exceeded quota: no-pods"), "{error}");
+    assert!(
+        error.contains("did not fit the quota of namespace full")
+            && error.contains("ResourceQuota no-pods allows 0 pods"),
+        "{error}"
+    );
+    assert_eq!(
+        cluster.server.requests("create", "pods"),
+        pods_before,
+        "a pod the quota refuses was created"
+    );
     assert_eq!(cluster.leftovers().await, 0, "run objects left behind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_waits_for_room_in_the_quota_then_runs() {
+    let cluster = Cluster::start(&[json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "team", "namespace": NAMESPACE},
+        "spec": {"hard": {"pods": "0", "requests.memory": "1Gi"}}})])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = cluster.executor(PodSettings {
+        resources: Some(serde_json::from_value(json!({"requests": {"memory": "256Mi"}})).unwrap()),
+        ..PodSettings::default()
+    });
+    let spec = spec(
+        "secret-check",
+        &[("SERVICE", "q")],
+        &["Use The Token For `${SERVICE}`"],
+        &["api_token"],
+    );
+    let secrets = [SecretValue {
+        name: "api_token".into(),
+        value: "quota-token".into(),
+    }];
+    let cancel = CancellationToken::new();
+    let running = executor.execute(&spec, &secrets, dir.path(), &cancel);
+    let raise = async {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(
+            cluster.server.requests("create", "pods"),
+            0,
+            "created while the quota is full"
+        );
+        let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+            Api::namespaced(cluster.client.clone(), NAMESPACE);
+        quotas
+            .patch(
+                "team",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"spec": {"hard": {"pods": "3"}}})),
+            )
+            .await
+            .unwrap();
+    };
+    let (result, ()) = tokio::join!(running, raise);
+    assert_eq!(result.status, RunStatus::Succeeded, "{result:#?}");
+    assert_eq!(cluster.server.requests("create", "pods"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -381,4 +449,75 @@ async fn cancelling_deletes_the_pod_and_stops_the_task() {
         || async { (cluster.leftovers().await == 0).then_some(()) },
     )
     .await;
+}
+
+/// `steward runner --executor kubernetes` as a process, with a platform: a session's run
+/// executes in a pod and the platform gets its result and artifacts.
+#[test]
+fn a_runner_process_runs_sessions_in_pods() {
+    // The platform helpers block; the cluster's client needs a runtime of its own.
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let cluster = tokio.block_on(Cluster::start(&[]));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.server.write_kubeconfig(&kubeconfig).unwrap();
+    let port = steward_testkit::free_port();
+    let config = dir.path().join("runner.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "executor: kubernetes\nkubernetes:\n  namespace: {NAMESPACE}\n  image: {IMAGE}\n  handoffListen: 127.0.0.1:{port}\n  runnerUrl: http://127.0.0.1:{port}\n  runAsJob: true\n"
+        ),
+    )
+    .unwrap();
+    let target = HttpTarget::start();
+    let token = "stw_reg_k8s";
+    let platform = start_platform(dir.path(), token, &["--location", "cluster"]);
+    let url = platform.url.clone();
+    let _runner = start_runner_with_env(
+        dir.path(),
+        &url,
+        token,
+        "k8s-runner",
+        &["--config", config.to_str().unwrap()],
+        &[("KUBECONFIG", kubeconfig.as_os_str())],
+    );
+    let root = dir.path().join("workspace");
+    let slx = root.join("slxs/web");
+    std::fs::create_dir_all(&slx).unwrap();
+    std::fs::write(
+        root.join("workspace.yaml"),
+        "apiVersion: runwhen.com/v1\nkind: Workspace\nmetadata:\n  name: k8s\n",
+    )
+    .unwrap();
+    std::fs::write(slx.join("slx.yaml"), "apiVersion: runwhen.com/v1\nkind: ServiceLevelX\nmetadata:\n  name: k8s--web\nspec:\n  alias: Web\n  statement: Up.\n").unwrap();
+    std::fs::write(
+        slx.join("runbook.yaml"),
+        format!("apiVersion: runwhen.com/v1\nkind: Runbook\nmetadata:\n  name: k8s--web\nspec:\n  location: cluster\n  codeBundle:\n    repoUrl: builtin://steward\n    ref: main\n    pathToRobot: codebundles/http-endpoint-health/runbook.robot\n  configProvided:\n  - {{name: URLS, value: '{}/health'}}\n", target.base_url()),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = client(&url, &["workspace", "import", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let session = client_json(&url, &["session", "create", "--slx", "web"]);
+    let run = &session["runs"][0];
+    assert_eq!(run["status"], "succeeded", "{session:#}");
+    assert!(
+        cluster.server.requests("create", "jobs") >= 1,
+        "the run did not become a Job"
+    );
+    let path = format!("/api/v1/runs/{}/artifacts", run["id"].as_str().unwrap());
+    let names: BTreeSet<String> = api(&url, &path)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    for expected in ["log.html", "report.jsonl", "stdout.txt"] {
+        assert!(names.contains(expected), "{names:?}");
+    }
+    assert_eq!(
+        tokio.block_on(cluster.leftovers()),
+        0,
+        "run objects left behind"
+    );
 }

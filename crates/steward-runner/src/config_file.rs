@@ -2,6 +2,7 @@
 //! mounts it at `/etc/steward/config/runner.yaml`): secret providers and the deny-list, and the
 //! settings of the pods a Kubernetes executor starts.
 
+use crate::kubernetes::pools::PoolConfig;
 use crate::kubernetes::settings::PodSettings;
 use crate::secrets::config::{ProviderConfig, SecretsConfig};
 use serde::Deserialize;
@@ -43,7 +44,7 @@ pub struct RunnerFile {
     pub proxy: Option<serde_json::Value>,
     /// Warm worker pools.
     #[serde(default)]
-    pub pools: Option<serde_json::Value>,
+    pub pools: Vec<PoolConfig>,
 }
 
 /// A file that cannot be used, with its path and (where the parser knows it) line.
@@ -119,6 +120,17 @@ impl RunnerFile {
                 ));
             }
         }
+        for (index, pool) in file.pools.iter().enumerate() {
+            let url = pool.repo_url.trim();
+            if url.is_empty() {
+                return Err(format!("pools[{index}]: repoUrl is empty"));
+            }
+            if file.pools[..index].iter().any(|p| p.repo_url.trim() == url) {
+                return Err(format!(
+                    "pools[{index}]: repoUrl {url} has a pool already; give each CodeCollection one pool"
+                ));
+            }
+        }
         Ok((file, warnings))
     }
 }
@@ -158,5 +170,14 @@ mod tests {
         let (file, _) = RunnerFile::parse("executor: kubernetes\n").unwrap();
         assert!(file.pod_settings().is_some());
         assert!(RunnerFile::parse("").unwrap().1.is_empty());
+        let (file, _) = RunnerFile::parse(
+            "pools:\n  - {repoUrl: 'https://example.com/a.git', ref: v1, replicas: 2}\n",
+        )
+        .unwrap();
+        assert_eq!(file.pools[0].replicas, 2);
+        let err = RunnerFile::parse("pools:\n  - {repoUrl: a}\n  - {repoUrl: a}\n").unwrap_err();
+        assert!(err.contains("pools[1]") && err.contains("a"), "{err}");
+        let err = RunnerFile::parse("pools:\n  - {repoUrl: a, replcas: 2}\n").unwrap_err();
+        assert!(err.contains("replcas") && err.contains("line 2"), "{err}");
     }
 }

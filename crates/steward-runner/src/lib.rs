@@ -69,6 +69,8 @@ pub struct RunnerConfig {
     pub secrets: secrets::config::SecretsConfig,
     /// Run tasks as Kubernetes pods with these settings (`None`: as local processes).
     pub kubernetes: Option<kubernetes::settings::PodSettings>,
+    /// Warm worker pools (Kubernetes executor only).
+    pub pools: Vec<kubernetes::pools::PoolConfig>,
     /// The runner's own Kubernetes namespace, for `k8s:` secret keys that name none
     /// (`None`: the Kubernetes client's default).
     pub namespace: Option<String>,
@@ -105,6 +107,7 @@ impl RunnerConfig {
             secrets_dir: None,
             secrets: Default::default(),
             kubernetes: None,
+            pools: Vec::new(),
             namespace: None,
             ca_cert: None,
             http1_only: false,
@@ -234,7 +237,7 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
     .await?;
     let runtime = Arc::new(runtime);
     let executor: Arc<dyn Executor> = match &config.kubernetes {
-        Some(settings) => Arc::new(kubernetes::start(&config, settings).await?),
+        Some(settings) => Arc::new(kubernetes::start(&config, settings, shutdown.clone()).await?),
         None => {
             // Build the Python environment now so the first task does not wait for it; a
             // failure is reported here and again, as the run's error, by every task.

@@ -159,6 +159,30 @@ pub async fn wait_until_async<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
+/// Serves `app` on a free loopback port from a thread of its own (usable from sync and async
+/// tests alike); sending on (or dropping) the returned sender stops it.
+pub fn serve_on_thread(app: Router) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    (addr, stop)
+}
+
 /// A loopback HTTP server for checks to probe.
 ///
 /// - `/health` answers with the status set by [`HttpTarget::set_health`] (200 at first);
@@ -194,24 +218,7 @@ impl HttpTarget {
                     }),
                 )
                 .with_state(health.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        let (addr, stop) = serve_on_thread(app);
         HttpTarget {
             addr,
             health,

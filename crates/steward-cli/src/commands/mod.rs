@@ -29,6 +29,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Alerts(args) => client::alerts(args).await,
         Command::Discover(args) => discover::discover(args).await,
         Command::TaskPod(args) => runner::task_pod(args).await,
+        Command::Worker(args) => runner::worker(args).await,
     }
 }
 

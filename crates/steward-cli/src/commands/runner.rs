@@ -1,7 +1,7 @@
 //! `steward runner`: a runner connected to a control plane.
 
 use super::{StopSignal, pair};
-use crate::cli::{RunnerArgs, TaskPodArgs};
+use crate::cli::{RunnerArgs, TaskPodArgs, WorkerArgs};
 use crate::dirs;
 use crate::progress::init_logging;
 use anyhow::Result;
@@ -25,14 +25,20 @@ pub async fn runner(args: RunnerArgs) -> Result<ExitCode> {
     config.capacity = args.capacity;
     config.secrets_dir = args.secrets_dir;
     config.namespace = args.namespace.filter(|n| !n.is_empty());
+    let mut file = RunnerFile::default();
     if let Some(path) = &args.config {
-        let (file, warnings) = RunnerFile::load(path)?;
+        let (read, warnings) = RunnerFile::load(path)?;
         for warning in warnings {
             tracing::warn!(file = %path.display(), "{warning}");
         }
-        config.secrets = file.secrets();
-        config.kubernetes = file.pod_settings();
+        file = read;
     }
+    if let Some(executor) = args.executor {
+        file.executor = Some(executor);
+    }
+    config.secrets = file.secrets();
+    config.kubernetes = file.pod_settings();
+    config.pools = file.pools.clone();
     config.ca_cert = args.ca_cert;
     config.http1_only = args.http1;
     config.python = args.python;
@@ -61,5 +67,22 @@ pub async fn task_pod(args: TaskPodArgs) -> Result<ExitCode> {
         steward_runner::kubernetes::launcher::run_task_pod(&args.launch, args.work_dir, cache_dir)
             .await?;
     tracing::info!(%status, "Run reported to the runner.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `steward worker`: a warm pool worker; runs until SIGTERM.
+pub async fn worker(args: WorkerArgs) -> Result<ExitCode> {
+    init_logging("info");
+    let options = steward_runner::kubernetes::worker::WorkerOptions {
+        runner_url: args.runner,
+        pool: args.pool,
+        token: args.token,
+        identity: std::env::var("HOSTNAME").unwrap_or_default(),
+        work_dir: args.work_dir,
+        cache_dir: dirs::cache_dir(args.dirs.cache_dir),
+        repo_url: args.repo_url,
+        git_ref: args.git_ref,
+    };
+    steward_runner::kubernetes::worker::run_until_signal(options).await?;
     Ok(ExitCode::SUCCESS)
 }

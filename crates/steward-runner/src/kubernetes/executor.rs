@@ -3,10 +3,13 @@
 //! in the pod runs the task with the same runtime as the process executor and reports
 //! artifacts and result to the runner's in-cluster endpoint ([`super::handoff`]), so what the
 //! platform sees does not depend on the executor. Pods that cannot start fail their run with
-//! the reason; cancelling deletes the pod; objects are removed when the run ends.
+//! the reason; cancelling deletes the pod; objects are removed when the run ends. A pod the
+//! namespace's ResourceQuota would refuse is not created: the run waits for room, saying why.
 
+use super::admission;
 use super::handoff::Handoff;
 use super::pod::{self, Launch, RUN_LABEL};
+use super::pools::Pools;
 use super::settings::PodSettings;
 use crate::executor::Executor;
 use futures::future::BoxFuture;
@@ -22,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How often a pod's status is read while its run goes on.
 const POLL: Duration = Duration::from_secs(1);
+/// How often a run waiting for quota checks again.
+const ADMISSION_RETRY: Duration = Duration::from_secs(2);
 /// How long a result may lag behind the pod's end (the launcher reports before it exits).
 const REPORT_GRACE: Duration = Duration::from_secs(10);
 
@@ -35,6 +40,7 @@ pub struct KubernetesExecutor {
     runner: String,
     handoff: Handoff,
     collection_overrides: HashMap<String, PathBuf>,
+    pools: Option<Pools>,
 }
 
 impl KubernetesExecutor {
@@ -61,7 +67,14 @@ impl KubernetesExecutor {
             runner,
             handoff,
             collection_overrides,
+            pools: None,
         })
+    }
+
+    /// Runs of pooled CodeCollections go to `pools`' workers (while this runner leads).
+    pub fn with_pools(mut self, pools: Pools) -> Self {
+        self.pools = Some(pools);
+        self
     }
 
     async fn run(
@@ -71,6 +84,11 @@ impl KubernetesExecutor {
         out_dir: &Path,
         cancel: &CancellationToken,
     ) -> RunResult {
+        if let Some(pools) = &self.pools
+            && let Some(result) = pools.run(spec, secrets, out_dir, cancel).await
+        {
+            return result;
+        }
         let started = chrono::Utc::now();
         let token = format!(
             "{}{}",
@@ -86,10 +104,15 @@ impl KubernetesExecutor {
             report_to: self.runner_url.clone(),
             token,
             secrets: BTreeMap::new(),
+            secret_values: BTreeMap::new(),
             collection_overrides: self.collection_overrides.clone(),
         };
-        let result = match self.create(spec, &labels, launch, secrets).await {
-            Err(message) => RunResult::error(RunStatus::Error, message, started),
+        let created = match self.admit(spec, &labels, cancel).await {
+            Ok(()) => self.create(spec, &labels, launch, secrets).await,
+            Err(refused) => Err(refused),
+        };
+        let result = match created {
+            Err((status, message)) => RunResult::error(status, message, started),
             Ok(()) => {
                 tokio::select! {
                     _ = cancel.cancelled() => {
@@ -107,7 +130,60 @@ impl KubernetesExecutor {
         result
     }
 
+    /// Waits until the namespace's ResourceQuotas leave room for the task pod, rather than
+    /// creating a pod the API server would refuse; the wait ends with the run's failure after
+    /// the pending timeout, or when the run is cancelled.
+    async fn admit(
+        &self,
+        spec: &RunSpec,
+        labels: &BTreeMap<String, String>,
+        cancel: &CancellationToken,
+    ) -> Result<(), (RunStatus, String)> {
+        let probe = pod::task_pod(&self.settings, spec, &self.namespace, labels, &self.image);
+        let limit = Duration::from_secs(self.settings.pending_timeout_seconds.unwrap_or(300));
+        let since = Instant::now();
+        let mut said = None;
+        loop {
+            let reason = match admission::check(&self.client, &self.namespace, &probe).await {
+                Ok(()) => return Ok(()),
+                Err(reason) => reason,
+            };
+            if said.as_ref() != Some(&reason) {
+                tracing::info!(run = %spec.run_id, %reason, "The run waits for room in the namespace's quota.");
+                said = Some(reason.clone());
+            }
+            if since.elapsed() >= limit {
+                return Err((
+                    RunStatus::Error,
+                    format!(
+                        "the task pod did not fit the quota of namespace {} within {}s: {reason}",
+                        self.namespace,
+                        limit.as_secs()
+                    ),
+                ));
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    return Err((RunStatus::Cancelled, format!("cancelled while waiting for quota: {reason}")));
+                }
+                _ = tokio::time::sleep(ADMISSION_RETRY) => {}
+            }
+        }
+    }
+
     async fn create(
+        &self,
+        spec: &RunSpec,
+        labels: &BTreeMap<String, String>,
+        launch: Launch,
+        secrets: &[SecretValue],
+    ) -> Result<(), (RunStatus, String)> {
+        self.create_objects(spec, labels, launch, secrets)
+            .await
+            .map_err(|message| (RunStatus::Error, message))
+    }
+
+    async fn create_objects(
         &self,
         spec: &RunSpec,
         labels: &BTreeMap<String, String>,

@@ -1,14 +1,16 @@
 //! The runner's in-cluster endpoint that task pods report to: each run's artifacts
 //! (`PUT /v1/runs/{id}/artifacts/{name}`) land in the run's staging directory, as the process
 //! executor's would, and its result (`POST /v1/runs/{id}/result`) completes the run. Every
-//! request carries the run's own bearer token, which only the run's Secret holds.
+//! request carries the run's own bearer token, which only the run's Secret holds. A pool
+//! worker's token is its lease's ([`super::pools`]); once the lease is no longer current its
+//! token is retired, and a report made with it is refused with 409 and changes nothing.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{post, put};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use steward_model::run::RunResult;
@@ -17,6 +19,8 @@ use uuid::Uuid;
 
 /// Largest artifact a pod may send (the spool caps what it keeps anyway).
 const MAX_ARTIFACT_BYTES: usize = 256 * 1024 * 1024;
+/// Retired tokens remembered, so late reports get a clear 409 even after their run ended.
+const RETIRED_KEPT: usize = 4096;
 
 struct Pending {
     token: String,
@@ -28,6 +32,7 @@ struct Pending {
 #[derive(Clone, Default)]
 pub struct Handoff {
     pending: Arc<Mutex<HashMap<Uuid, Pending>>>,
+    retired: Arc<Mutex<VecDeque<(Uuid, String)>>>,
 }
 
 impl Handoff {
@@ -43,6 +48,29 @@ impl Handoff {
             },
         );
         rx
+    }
+
+    /// Accepts reports for `run` only with `token` from now on; reports with the token it
+    /// replaces are refused with 409 (a lapsed or released pool lease).
+    pub fn rekey(&self, run: Uuid, token: &str) {
+        let old = match self.pending.lock().expect("poisoned").get_mut(&run) {
+            Some(entry) => std::mem::replace(&mut entry.token, token.to_string()),
+            None => return,
+        };
+        let mut retired = self.retired.lock().expect("poisoned");
+        if retired.len() >= RETIRED_KEPT {
+            retired.pop_front();
+        }
+        retired.push_back((run, old));
+    }
+
+    fn is_retired(&self, run: Uuid, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.retired
+            .lock()
+            .expect("poisoned")
+            .iter()
+            .any(|(r, t)| *r == run && bool::from(given.as_bytes().ct_eq(t.as_bytes())))
     }
 
     /// Stops accepting reports for `run`.
@@ -69,23 +97,32 @@ impl Handoff {
 
     /// The pending run's staging directory, if `headers` carry its token.
     fn authorised(&self, run: Uuid, headers: &HeaderMap) -> Result<PathBuf, (StatusCode, String)> {
-        let pending = self.pending.lock().expect("poisoned");
-        let Some(entry) = pending.get(&run) else {
-            return Err((
-                StatusCode::NOT_FOUND,
-                format!("run {run} is not waiting for a report"),
-            ));
-        };
         let given = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
+        let current = {
+            let pending = self.pending.lock().expect("poisoned");
+            pending
+                .get(&run)
+                .map(|entry| (entry.token.clone(), entry.out_dir.clone()))
+        };
         use subtle::ConstantTimeEq;
-        if !bool::from(given.as_bytes().ct_eq(entry.token.as_bytes())) {
-            return Err((StatusCode::UNAUTHORIZED, "wrong token for this run".into()));
+        match current {
+            Some((token, dir)) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => Ok(dir),
+            _ if !given.is_empty() && self.is_retired(run, given) => Err((
+                StatusCode::CONFLICT,
+                format!(
+                    "run {run}: the lease this report was made under is no longer current (it lapsed or was released; the run went back to the queue); the report is refused"
+                ),
+            )),
+            Some(_) => Err((StatusCode::UNAUTHORIZED, "wrong token for this run".into())),
+            None => Err((
+                StatusCode::NOT_FOUND,
+                format!("run {run} is not waiting for a report"),
+            )),
         }
-        Ok(entry.out_dir.clone())
     }
 }
 

@@ -104,7 +104,11 @@ fn read_secrets(launch: &Launch, dir: &Path) -> Result<Vec<SecretValue>, String>
 
 /// Sends every artifact named in the result, then the result; each request is retried for a
 /// while, because the runner may be restarting.
-async fn report(launch: &Launch, out_dir: &Path, result: &RunResult) -> Result<(), LaunchError> {
+pub(crate) async fn report(
+    launch: &Launch,
+    out_dir: &Path,
+    result: &RunResult,
+) -> Result<(), LaunchError> {
     let base = format!(
         "{}/v1/runs/{}",
         launch.report_to.trim_end_matches('/'),

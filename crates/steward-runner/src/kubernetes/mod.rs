@@ -1,25 +1,43 @@
 //! Running tasks in Kubernetes: [`executor::KubernetesExecutor`] turns each run into a pod,
 //! [`handoff::Handoff`] is the runner's endpoint those pods report to, and [`launcher`] is the
 //! pod's side (`steward task-pod`).
+//!
+//! Warm pools: [`pools::Pools`] queues the runs of pooled CodeCollections ([`queue`]) for the
+//! workers of [`worker`] (`steward worker`), whose Deployments [`deployments`] keeps while this
+//! replica leads ([`election`]).
 
+pub mod admission;
+pub mod deployments;
+pub mod election;
 pub mod executor;
 pub mod handoff;
 pub mod launcher;
 pub mod pod;
+pub mod pools;
+pub mod queue;
 pub mod settings;
+pub mod worker;
 
 use crate::{Error, RunnerConfig};
+use election::{ElectionSettings, Elector};
+use pools::{PoolConfig, PoolTiming, Pools};
 use settings::PodSettings;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The default address of the endpoint task pods report to.
 pub const DEFAULT_HANDOFF_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8000);
 
-/// Connects to the cluster, starts the endpoint task pods report to and returns the executor.
+/// Connects to the cluster, starts the endpoint task pods and pool workers use, takes part in
+/// the leader election and returns the executor.
 pub async fn start(
     config: &RunnerConfig,
     settings: &PodSettings,
+    stop: CancellationToken,
 ) -> Result<executor::KubernetesExecutor, Error> {
     let client = kube::Client::try_default().await.map_err(|e| {
         Error::Config(format!(
@@ -52,10 +70,21 @@ pub async fn start(
         }
     };
     let handoff = handoff::Handoff::default();
-    let serving = handoff.clone();
-    tokio::spawn(async move { serving.serve(listener).await });
-    tracing::info!(%namespace, %runner_url, "Tasks run as Kubernetes pods.");
-    executor::KubernetesExecutor::new(
+    let pools = start_pools(PoolsStart {
+        client: client.clone(),
+        namespace: namespace.clone(),
+        settings: settings.clone(),
+        handoff: handoff.clone(),
+        runner_url: runner_url.clone(),
+        identity: config.name.clone(),
+        configs: config.pools.clone(),
+        overrides: config.collection_overrides.clone(),
+        stop,
+    })
+    .map_err(Error::Config)?;
+    tokio::spawn(pools.clone().serve(listener));
+    tracing::info!(%namespace, %runner_url, pools = config.pools.len(), "Tasks run as Kubernetes pods or on warm pool workers.");
+    Ok(executor::KubernetesExecutor::new(
         client,
         namespace,
         settings.clone(),
@@ -64,5 +93,77 @@ pub async fn start(
         handoff,
         config.collection_overrides.clone(),
     )
-    .map_err(Error::Config)
+    .map_err(Error::Config)?
+    .with_pools(pools))
+}
+
+/// What [`start_pools`] needs.
+pub struct PoolsStart {
+    /// The cluster.
+    pub client: kube::Client,
+    /// The runner's namespace (Lease, pool Deployments).
+    pub namespace: String,
+    /// The `kubernetes` settings (pod settings, Lease name and timings).
+    pub settings: PodSettings,
+    /// Where reports arrive.
+    pub handoff: handoff::Handoff,
+    /// Where workers reach this replica.
+    pub runner_url: String,
+    /// This replica's name in the Lease (its pod name).
+    pub identity: String,
+    /// The configured pools.
+    pub configs: Vec<PoolConfig>,
+    /// `repoUrl` → directory, handed to workers with each run.
+    pub overrides: HashMap<String, PathBuf>,
+    /// Ends the election (releasing the Lease) and the pool management.
+    pub stop: CancellationToken,
+}
+
+/// Starts the election and the leader's pool management; the returned pools take runs while
+/// this replica leads. The caller serves [`Pools::router`] at `runner_url`.
+pub fn start_pools(start: PoolsStart) -> Result<Pools, String> {
+    let settings = &start.settings;
+    let image = settings.image.clone().ok_or(
+        "kubernetes.image (the runtime image for task pods and pool workers) is not set in the runner's configuration",
+    )?;
+    let lease_name = settings
+        .lease_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| election::DEFAULT_LEASE_NAME.into());
+    // The chart names the Lease `<fullname>-leader`; pools are `<fullname>-pool-<hash>`.
+    let prefix = match &settings.lease_name {
+        Some(name) if !name.is_empty() => name.strip_suffix("-leader").unwrap_or(name).to_string(),
+        _ => "steward".to_string(),
+    };
+    let elector = Elector::new(
+        start.client.clone(),
+        ElectionSettings {
+            lease_name: lease_name.clone(),
+            namespace: start.namespace.clone(),
+            identity: start.identity,
+            lease_duration: Duration::from_secs(settings.lease_duration_seconds.unwrap_or(15)),
+        },
+    );
+    let leading = elector.subscribe();
+    tokio::spawn(elector.run(start.stop.clone()));
+    let pools = Pools::new(
+        start.handoff,
+        start.runner_url,
+        start.overrides,
+        &prefix,
+        &start.configs,
+        PoolTiming::from_settings(settings),
+        leading.clone(),
+    );
+    let manager = deployments::PoolManager::new(
+        start.client,
+        start.namespace,
+        settings.clone(),
+        image,
+        lease_name,
+        pools.clone(),
+    );
+    tokio::spawn(manager.run(leading, start.stop));
+    Ok(pools)
 }

@@ -1,5 +1,6 @@
 //! The objects one run becomes: a Secret with what the launcher needs (the run, the secret
 //! values, the token it reports back with) and a Pod, or a Job around the same pod template.
+//! [`pod_spec`] is shared with the pool workers' Deployments ([`super::deployments`]).
 
 use super::settings::PodSettings;
 use k8s_openapi::api::batch::v1::Job;
@@ -33,8 +34,12 @@ pub struct Launch {
     pub report_to: String,
     /// Bearer token for the report (valid for this run only).
     pub token: String,
-    /// Secret name → Secret key holding its value.
+    /// Secret name → Secret key holding its value (task pods).
     pub secrets: BTreeMap<String, String>,
+    /// Secret name → value, inline (pool workers, which get the launch over the in-cluster
+    /// connection to the runner rather than from a Secret).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_values: BTreeMap<String, String>,
     /// `repoUrl` → directory, as the runner has them.
     #[serde(default)]
     pub collection_overrides: HashMap<String, PathBuf>,
@@ -102,8 +107,27 @@ pub fn run_secret(
     .expect("a valid Secret")
 }
 
-fn pod_spec(settings: &PodSettings, spec: &RunSpec, image: &str) -> Value {
-    let name = object_name(spec);
+/// What sets one kind of container the runner starts apart from another (a task pod's
+/// launcher, a pool worker); everything else comes from [`PodSettings`] alike.
+pub struct ContainerParts {
+    /// Container name.
+    pub name: &'static str,
+    /// Arguments to the launcher program.
+    pub args: Vec<String>,
+    /// Environment before the settings' own `env`.
+    pub env: Vec<Value>,
+    /// Mounts besides `/tmp`.
+    pub mounts: Vec<Value>,
+    /// Volumes besides `tmp`.
+    pub volumes: Vec<Value>,
+    /// `Never` for task pods, `Always` for Deployment workers.
+    pub restart_policy: &'static str,
+}
+
+/// A pod spec from the settings: security contexts (restricted unless set), resources, env,
+/// extra volumes, mounts and init containers, pull secrets, service account, node selector,
+/// tolerations and affinity.
+pub fn pod_spec(settings: &PodSettings, image: &str, parts: ContainerParts) -> Value {
     let restricted_container = json!({
         "allowPrivilegeEscalation": false,
         "capabilities": {"drop": ["ALL"]},
@@ -118,7 +142,7 @@ fn pod_spec(settings: &PodSettings, spec: &RunSpec, image: &str) -> Value {
         "seccompProfile": {"type": "RuntimeDefault"},
     });
     // The image's own STEWARD_CACHE_DIR holds the prepared task venv; it is not overridden.
-    let mut env = vec![json!({"name": "STEWARD_RUN_ID", "value": spec.run_id.to_string()})];
+    let mut env = parts.env;
     env.extend(
         settings
             .env
@@ -129,27 +153,36 @@ fn pod_spec(settings: &PodSettings, spec: &RunSpec, image: &str) -> Value {
         .launcher
         .clone()
         .unwrap_or_else(|| "steward".into());
+    let mut mounts = parts.mounts;
+    mounts.push(json!({"name": "tmp", "mountPath": "/tmp"}));
+    mounts.extend(
+        settings
+            .volume_mounts
+            .iter()
+            .map(|m| serde_json::to_value(m).expect("VolumeMount")),
+    );
+    let mut volumes = parts.volumes;
+    volumes.push(json!({"name": "tmp", "emptyDir": {}}));
+    volumes.extend(
+        settings
+            .volumes
+            .iter()
+            .map(|v| serde_json::to_value(v).expect("Volume")),
+    );
     let mut pod = json!({
-        "restartPolicy": "Never",
-        "activeDeadlineSeconds": spec.timeout_seconds + DEADLINE_MARGIN_SECONDS,
+        "restartPolicy": parts.restart_policy,
         "terminationGracePeriodSeconds": 10,
         "securityContext": settings.pod_security_context.as_ref().map_or(restricted_pod, |c| serde_json::to_value(c).expect("valid")),
         "containers": [{
-            "name": "task",
+            "name": parts.name,
             "image": image,
             "command": [launcher],
-            "args": ["task-pod", "--launch", format!("{RUN_MOUNT}/{LAUNCH_KEY}"), "--work-dir", "/tmp/steward/work"],
+            "args": parts.args,
             "env": env,
             "securityContext": settings.security_context.as_ref().map_or(restricted_container, |c| serde_json::to_value(c).expect("valid")),
-            "volumeMounts": [
-                {"name": "run", "mountPath": RUN_MOUNT, "readOnly": true},
-                {"name": "tmp", "mountPath": "/tmp"},
-            ],
+            "volumeMounts": mounts,
         }],
-        "volumes": [
-            {"name": "run", "secret": {"secretName": name, "defaultMode": 0o400}},
-            {"name": "tmp", "emptyDir": {}},
-        ],
+        "volumes": volumes,
     });
     let container = &mut pod["containers"][0];
     if let Some(policy) = &settings.image_pull_policy {
@@ -177,6 +210,33 @@ fn pod_spec(settings: &PodSettings, spec: &RunSpec, image: &str) -> Value {
     if let Some(affinity) = &settings.affinity {
         pod["affinity"] = serde_json::to_value(affinity).expect("valid");
     }
+    if !settings.init_containers.is_empty() {
+        pod["initContainers"] = serde_json::to_value(&settings.init_containers).expect("valid");
+    }
+    pod
+}
+
+/// A task pod's spec: the launcher reading the run Secret, stopped by Kubernetes a margin
+/// after the task's timeout.
+fn task_pod_spec(settings: &PodSettings, spec: &RunSpec, image: &str) -> Value {
+    let parts = ContainerParts {
+        name: "task",
+        args: vec![
+            "task-pod".into(),
+            "--launch".into(),
+            format!("{RUN_MOUNT}/{LAUNCH_KEY}"),
+            "--work-dir".into(),
+            "/tmp/steward/work".into(),
+        ],
+        env: vec![json!({"name": "STEWARD_RUN_ID", "value": spec.run_id.to_string()})],
+        mounts: vec![json!({"name": "run", "mountPath": RUN_MOUNT, "readOnly": true})],
+        volumes: vec![
+            json!({"name": "run", "secret": {"secretName": object_name(spec), "defaultMode": 0o400}}),
+        ],
+        restart_policy: "Never",
+    };
+    let mut pod = pod_spec(settings, image, parts);
+    pod["activeDeadlineSeconds"] = (spec.timeout_seconds + DEADLINE_MARGIN_SECONDS).into();
     pod
 }
 
@@ -192,7 +252,7 @@ pub fn task_pod(
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": object_name(spec), "namespace": namespace, "labels": labels, "annotations": settings.annotations},
-        "spec": pod_spec(settings, spec, image),
+        "spec": task_pod_spec(settings, spec, image),
     }))
     .expect("a valid Pod")
 }
@@ -216,7 +276,7 @@ pub fn task_job(
             "activeDeadlineSeconds": spec.timeout_seconds + DEADLINE_MARGIN_SECONDS,
             "template": {
                 "metadata": {"labels": labels, "annotations": settings.annotations},
-                "spec": pod_spec(settings, spec, image),
+                "spec": task_pod_spec(settings, spec, image),
             },
         },
     }))

@@ -2,7 +2,8 @@
 //! executor look. The Helm chart writes it from its values; every field is optional.
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, PodSecurityContext, ResourceRequirements, SecurityContext, Toleration,
+    Affinity, Container, EnvVar, PodSecurityContext, ResourceRequirements, SecurityContext,
+    Toleration, Volume, VolumeMount,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -49,6 +50,15 @@ pub struct PodSettings {
     /// Extra environment of the task container (proxy and CA settings).
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    /// Extra volumes of task pods (the chart's custom CA bundle).
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    /// Where the task container mounts them.
+    #[serde(default)]
+    pub volume_mounts: Vec<VolumeMount>,
+    /// Init containers of task pods (the chart's CA bundle builder).
+    #[serde(default)]
+    pub init_containers: Vec<Container>,
     /// The URL task pods reach the runner at (default `http://$STEWARD_POD_IP:<handoff port>`).
     pub runner_url: Option<String>,
     /// Where the runner listens for task pods (default `0.0.0.0:8000`).
@@ -60,4 +70,17 @@ pub struct PodSettings {
     pub image_pull_timeout_seconds: Option<u64>,
     /// Program that starts the launcher inside the image (default `steward`).
     pub launcher: Option<String>,
+    /// The `coordination.k8s.io/v1` Lease the runner replicas elect the one managing warm
+    /// pools with (default `steward-runner-leader`); without a `-leader` suffix stripped it
+    /// also names the pools' Deployments (`<name>-pool-<hash>`; default prefix `steward`).
+    pub lease_name: Option<String>,
+    /// How long a leader's Lease holds without renewal (default 15 s; renewed every third).
+    pub lease_duration_seconds: Option<u64>,
+    /// How long a pool worker holds a run without renewing (default 30 s).
+    pub pool_lease_ttl_seconds: Option<u64>,
+    /// How many times a pool run is handed out before it fails (default 3).
+    pub pool_attempts: Option<u32>,
+    /// How long a pool run waits while no worker of its pool is in contact before it runs
+    /// in a pod of its own instead (default 120 s).
+    pub pool_fallback_seconds: Option<u64>,
 }

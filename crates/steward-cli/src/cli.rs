@@ -242,7 +242,7 @@ pub struct RunnerArgs {
     #[arg(long, env = "STEWARD_SECRETS_DIR")]
     pub secrets_dir: Option<PathBuf>,
     /// Runner configuration file (YAML): secretProviders (Vault), blockedSecrets and the
-    /// settings of the pods it starts; see docs/secrets.md.
+    /// settings of the pods it starts; see docs/secrets.md and docs/deploy.md.
     #[arg(long, env = "STEWARD_RUNNER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Where tasks run: `process` (child processes of the runner) or `kubernetes` (a pod per

@@ -49,7 +49,9 @@ pub fn environment_progress() -> Progress {
 pub fn init_logging(default: &str) {
     let filter = std::env::var("STEWARD_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| default.to_string());
+        // kube-rs logs every failed request without saying what it was for; our callers log
+        // the failure with that context, so its line is left out unless asked for.
+        .unwrap_or_else(|_| format!("{default},kube_client::client::builder=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)

@@ -13,7 +13,6 @@ use std::path::Path;
 const KNOWN: &[&str] = &[
     "executor",
     "kubernetes",
-    "proxy",
     "pools",
     "secretProviders",
     "blockedSecrets",
@@ -39,9 +38,6 @@ pub struct RunnerFile {
     /// Task pod settings for the Kubernetes executor.
     #[serde(default)]
     pub kubernetes: Option<PodSettings>,
-    /// Proxy settings for the pods the runner starts.
-    #[serde(default)]
-    pub proxy: Option<serde_json::Value>,
     /// Warm worker pools.
     #[serde(default)]
     pub pools: Vec<PoolConfig>,
@@ -120,6 +116,15 @@ impl RunnerFile {
                 ));
             }
         }
+        file.secrets().check()?;
+        if let Some(settings) = &file.kubernetes {
+            settings.check()?;
+        }
+        if file.executor.as_deref() != Some("kubernetes") && !file.pools.is_empty() {
+            warnings.push(
+                "pools are used only by the Kubernetes executor (executor: kubernetes); they are ignored".into(),
+            );
+        }
         for (index, pool) in file.pools.iter().enumerate() {
             let url = pool.repo_url.trim();
             if url.is_empty() {
@@ -142,7 +147,7 @@ mod tests {
     #[test]
     fn the_charts_file_reads_and_unknown_keys_warn() {
         let (file, warnings) = RunnerFile::parse(
-            "executor: process\nkubernetes: {namespace: steward}\nproxy: {httpProxy: ''}\npools: []\nblockedSecrets: ['k8s:file@kube-system/']\nsecretProviders:\n  corp:\n    type: vault\n    vault: {addr: 'http://127.0.0.1:8200', token: env@T}\nsecretsProvidd: {}\n",
+            "executor: process\nkubernetes: {namespace: steward}\npools: []\nblockedSecrets: ['k8s:file@kube-system/']\nsecretProviders:\n  corp:\n    type: vault\n    vault: {addr: 'http://127.0.0.1:8200', token: env@T}\nsecretsProvidd: {}\n",
         )
         .unwrap();
         assert_eq!(file.blocked_secrets, ["k8s:file@kube-system/"]);
@@ -170,6 +175,56 @@ mod tests {
         let (file, _) = RunnerFile::parse("executor: kubernetes\n").unwrap();
         assert!(file.pod_settings().is_some());
         assert!(RunnerFile::parse("").unwrap().1.is_empty());
+        // Misspelt or impossible pod settings and providers stop the runner at start.
+        let err = RunnerFile::parse("kubernetes:\n  runAsjob: true\n").unwrap_err();
+        assert!(err.contains("runAsjob") && err.contains("line 2"), "{err}");
+        for (yaml, needle) in [
+            (
+                "kubernetes: {imagePullPolicy: Sometimes}",
+                "kubernetes.imagePullPolicy",
+            ),
+            (
+                "kubernetes: {runnerUrl: 'not a url'}",
+                "kubernetes.runnerUrl",
+            ),
+            ("kubernetes: {namespace: Bad_NS}", "kubernetes.namespace"),
+            (
+                "kubernetes: {resources: {requests: {memory: lots}}}",
+                "resources.requests.memory",
+            ),
+            (
+                "secretProviders: {v: {type: vaultt}}",
+                "secretProviders.v: type",
+            ),
+            (
+                "secretProviders: {v: {type: vault, vault: {addr: 'vault:8200', token: t}}}",
+                "https://",
+            ),
+            (
+                "secretProviders: {v: {type: vault, vault: {addr: 'https://v', roleID: r}}}",
+                "secretID is not set",
+            ),
+            (
+                "secretProviders: {v: {type: vault, vault: {addr: 'https://v', auth: kubernetes}}}",
+                "role is not set",
+            ),
+            (
+                "secretProviders: {v: {type: vault, vault: {addr: 'https://v', token: t, caFile: /nonexistent.pem}}}",
+                "caFile",
+            ),
+            (
+                "secretProviders: {'a@b': {type: vault, vault: {addr: 'https://v', token: t}}}",
+                "provider name",
+            ),
+        ] {
+            let err = RunnerFile::parse(yaml).unwrap_err();
+            assert!(err.contains(needle), "{yaml}: {err}");
+        }
+        let (_, warnings) = RunnerFile::parse("pools: [{repoUrl: a}]\n").unwrap();
+        assert!(
+            warnings[0].contains("only by the Kubernetes executor"),
+            "{warnings:?}"
+        );
         let (file, _) = RunnerFile::parse(
             "pools:\n  - {repoUrl: 'https://example.com/a.git', ref: v1, replicas: 2}\n",
         )

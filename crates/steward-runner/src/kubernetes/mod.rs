@@ -41,7 +41,7 @@ pub async fn start(
 ) -> Result<executor::KubernetesExecutor, Error> {
     let client = kube::Client::try_default().await.map_err(|e| {
         Error::Config(format!(
-            "executor kubernetes needs the Kubernetes API (in-cluster service account or $KUBECONFIG): {e}"
+            "executor kubernetes needs the Kubernetes API: no in-cluster service account and no usable $KUBECONFIG ({e}); run the runner in a cluster, point KUBECONFIG at one, or use --executor process"
         ))
     })?;
     let namespace = settings
@@ -50,12 +50,11 @@ pub async fn start(
         .or_else(|| config.namespace.clone())
         .unwrap_or_else(|| client.default_namespace().to_string());
     let listen = settings.handoff_listen.unwrap_or(DEFAULT_HANDOFF_LISTEN);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| Error::Io {
-            path: listen.to_string().into(),
-            cause: e,
-        })?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Error::Config(format!(
+            "the endpoint task pods report to cannot listen on {listen}: {e}; choose another address with kubernetes.handoffListen (and kubernetes.runnerUrl to match)"
+        ))
+    })?;
     let port = listener
         .local_addr()
         .map(|a| a.port())

@@ -8,9 +8,10 @@ use k8s_openapi::api::core::v1::{
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// Settings of task pods.
+/// Settings of task pods. A key this version does not know is an error (with its line), so
+/// a misspelt setting is not silently ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSettings {
     /// Namespace of task pods (default: the runner's).
     pub namespace: Option<String>,
@@ -83,4 +84,66 @@ pub struct PodSettings {
     /// How long a pool run waits while no worker of its pool is in contact before it runs
     /// in a pod of its own instead (default 120 s).
     pub pool_fallback_seconds: Option<u64>,
+}
+
+impl PodSettings {
+    /// Checks the values the API server or the runner would only refuse later, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(image) = &self.image
+            && image.trim().is_empty()
+        {
+            return Err("kubernetes.image is empty; give the runtime image reference".into());
+        }
+        if let Some(policy) = &self.image_pull_policy
+            && !matches!(policy.as_str(), "Always" | "IfNotPresent" | "Never")
+        {
+            return Err(format!(
+                "kubernetes.imagePullPolicy {policy:?} is not Always, IfNotPresent or Never"
+            ));
+        }
+        if let Some(namespace) = &self.namespace
+            && !is_dns_label(namespace)
+        {
+            return Err(format!(
+                "kubernetes.namespace {namespace:?} is not a valid namespace name (lower-case letters, digits and '-', at most 63)"
+            ));
+        }
+        if let Some(url) = &self.runner_url {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                format!(
+                    "kubernetes.runnerUrl {url:?} is not a URL ({e}); e.g. http://10.0.0.5:8000"
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!("kubernetes.runnerUrl {url:?} is not http(s)"));
+            }
+        }
+        if let Some(resources) = &self.resources {
+            for (part, map) in [
+                ("requests", &resources.requests),
+                ("limits", &resources.limits),
+            ] {
+                for (name, quantity) in map.iter().flatten() {
+                    if super::admission::parse_quantity(&quantity.0).is_none() {
+                        return Err(format!(
+                            "kubernetes.resources.{part}.{name} {:?} is not a Kubernetes quantity (e.g. 500m, 256Mi)",
+                            quantity.0
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 1123 label, as namespace names must be.
+fn is_dns_label(name: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    name.len() <= 63
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

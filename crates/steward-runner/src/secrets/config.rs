@@ -104,18 +104,35 @@ impl VaultConfig {
 
     /// The upstream keyword library's environment form of a custom provider:
     /// `SECRET_PROVIDER_<NAME>_TYPE=vault`, `…_VAULT_ADDR`, `…_AUTH_MOUNT_PATH`,
-    /// `…_APPROLE_ROLE_ID`, `…_APPROLE_SECRET_ID` (`<NAME>` upper-cased, `-` as `_`).
-    pub fn from_env(provider: &str, env: impl Fn(&str) -> Option<String>) -> Option<VaultConfig> {
+    /// `…_APPROLE_ROLE_ID`, `…_APPROLE_SECRET_ID`, and ours: `…_KUBERNETES_ROLE`,
+    /// `…_VAULT_TOKEN`, `…_VAULT_NAMESPACE`, `…_VAULT_CACERT` (`<NAME>` upper-cased, `-` as
+    /// `_`). `None` when `…_TYPE` is not set; an error names the variable to fix.
+    pub fn from_env(
+        provider: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Option<Result<VaultConfig, String>> {
         let prefix = format!(
             "SECRET_PROVIDER_{}_",
             provider.to_ascii_uppercase().replace(['-', '.'], "_")
         );
         let get = |suffix: &str| env(&format!("{prefix}{suffix}")).filter(|v| !v.is_empty());
-        if !get("TYPE")?.eq_ignore_ascii_case("vault") {
-            return None;
+        let kind = get("TYPE")?;
+        let fail = |why: String| {
+            Some(Err(format!(
+                "secret provider {provider} from the environment: {why}"
+            )))
+        };
+        if !kind.eq_ignore_ascii_case("vault") {
+            return fail(format!("{prefix}TYPE is {kind:?}; only vault is supported"));
         }
-        Some(VaultConfig {
-            addr: get("VAULT_ADDR")?,
+        if is_builtin(provider) {
+            return fail("the name is taken by a built-in provider (file, env, k8s:...)".into());
+        }
+        let Some(addr) = get("VAULT_ADDR") else {
+            return fail(format!("{prefix}VAULT_ADDR is not set"));
+        };
+        let config = VaultConfig {
+            addr,
             auth: None,
             auth_mount_path: get("AUTH_MOUNT_PATH"),
             role_id: get("APPROLE_ROLE_ID"),
@@ -125,7 +142,145 @@ impl VaultConfig {
             token: get("VAULT_TOKEN"),
             namespace: get("VAULT_NAMESPACE"),
             ca_file: get("VAULT_CACERT").map(PathBuf::from),
+        };
+        Some(config.check().map(|()| config).map_err(|why| {
+            // The check speaks of the file's keys; say which variables they are here.
+            let why = [
+                ("roleID", "APPROLE_ROLE_ID"),
+                ("secretID", "APPROLE_SECRET_ID"),
+                ("role", "KUBERNETES_ROLE"),
+                ("token", "VAULT_TOKEN"),
+                ("caFile", "VAULT_CACERT"),
+                ("addr", "VAULT_ADDR"),
+            ]
+            .iter()
+            .fold(why, |text, (key, var)| {
+                text.replace(&format!("{key} "), &format!("{prefix}{var} "))
+            });
+            format!("secret provider {provider} from the environment: {why}")
+        }))
+    }
+}
+
+/// Every provider given in the environment (`SECRET_PROVIDER_<NAME>_TYPE`), by name.
+pub fn providers_from_env(
+    vars: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, Result<VaultConfig, String>)> {
+    let vars: BTreeMap<String, String> = vars.collect();
+    vars.keys()
+        .filter_map(|var| {
+            let name = var
+                .strip_prefix("SECRET_PROVIDER_")?
+                .strip_suffix("_TYPE")?;
+            let name = name.to_ascii_lowercase().replace('_', "-");
+            let config = VaultConfig::from_env(&name, |k| vars.get(k).cloned())?;
+            Some((name, config))
         })
+        .collect()
+}
+
+/// An entry spelt as canonical keys are ([`super::key::SecretKey::canonical`]): `//` in file
+/// paths collapsed, no `/` after a named provider's `@`, `k8s:env@` as `k8s:file@`.
+fn canonical_pattern(pattern: &str) -> String {
+    let Some((provider, rest)) = pattern.split_once('@') else {
+        return pattern.to_string();
+    };
+    match provider {
+        "file" => {
+            let mut path = rest.to_string();
+            while path.contains("//") {
+                path = path.replace("//", "/");
+            }
+            format!("file@{}", path.replace("/./", "/"))
+        }
+        "env" => pattern.to_string(),
+        "k8s:env" => format!("k8s:file@{rest}"),
+        p if p.starts_with("k8s") => pattern.to_string(),
+        _ => format!("{provider}@{}", rest.trim_start_matches('/')),
+    }
+}
+
+/// Names the built-in providers own.
+fn is_builtin(name: &str) -> bool {
+    name.starts_with("k8s") || matches!(name, "file" | "env")
+}
+
+impl SecretsConfig {
+    /// Every provider's settings, checked as [`ProviderConfig::check`] does.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, provider) in &self.secret_providers {
+            provider
+                .check(name)
+                .map_err(|why| format!("secretProviders.{name}: {why}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ProviderConfig {
+    /// The provider's Vault settings, or why they cannot work: checked at start so that a
+    /// mistake stops the runner rather than failing runs later.
+    pub fn check(&self, name: &str) -> Result<&VaultConfig, String> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(
+                "a provider name is letters, digits, '-', '_' and '.' (it is written before the @ of a key)"
+                    .into(),
+            );
+        }
+        if is_builtin(name) {
+            return Err("the name is taken by a built-in provider (file, env, k8s:...)".into());
+        }
+        if !self.kind.eq_ignore_ascii_case("vault") {
+            return Err(format!(
+                "type {:?} is not supported; use type: vault",
+                self.kind
+            ));
+        }
+        let vault = self.vault.as_ref().ok_or(
+            "type vault needs a vaultSecretProvider (or vault) section with addr and credentials",
+        )?;
+        vault.check()?;
+        Ok(vault)
+    }
+}
+
+impl VaultConfig {
+    /// The address, the login method's credentials and the CA file.
+    pub fn check(&self) -> Result<(), String> {
+        let url = url::Url::parse(&self.addr).map_err(|e| {
+            format!(
+                "addr {:?} is not a URL ({e}); write it as https://vault.example.com:8200",
+                self.addr
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "addr {:?} is not an http:// or https:// URL; write it as https://{}",
+                self.addr, self.addr
+            ));
+        }
+        let missing = |what: &str, method: &str| {
+            Err(format!(
+                "{what} is not set, and the {method} login needs it"
+            ))
+        };
+        match self.method()? {
+            VaultAuthMethod::Approle if self.role_id.is_none() => missing("roleID", "AppRole")?,
+            VaultAuthMethod::Approle if self.secret_id.is_none() => missing("secretID", "AppRole")?,
+            VaultAuthMethod::Kubernetes if self.role.is_none() => missing("role", "Kubernetes")?,
+            VaultAuthMethod::Token if self.token.is_none() => missing("token", "token")?,
+            _ => {}
+        }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            return Err(format!("caFile {} does not exist", ca.display()));
+        }
+        Ok(())
     }
 }
 
@@ -133,7 +288,8 @@ impl VaultConfig {
 /// pattern matches any run of characters (`k8s:*@kube-system/` blocks both Kubernetes
 /// providers in kube-system).
 pub fn is_blocked(pattern: &str, key: &str) -> bool {
-    let pattern = pattern.trim();
+    let pattern = canonical_pattern(pattern.trim());
+    let pattern = pattern.as_str();
     if pattern.is_empty() {
         return false;
     }
@@ -187,10 +343,39 @@ mod tests {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
         };
-        let config = VaultConfig::from_env("corp-vault", env).unwrap();
+        let config = VaultConfig::from_env("corp-vault", env).unwrap().unwrap();
         assert_eq!(config.addr, "http://127.0.0.1:8200");
         assert_eq!(config.method().unwrap(), VaultAuthMethod::Approle);
         assert!(VaultConfig::from_env("other", env).is_none());
+        let vars = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let found = providers_from_env(vars(&[
+            ("SECRET_PROVIDER_A_TYPE", "vaultt"),
+            ("SECRET_PROVIDER_B_TYPE", "vault"),
+            ("SECRET_PROVIDER_C_TYPE", "vault"),
+            ("SECRET_PROVIDER_C_VAULT_ADDR", "https://vault:8200"),
+            ("SECRET_PROVIDER_C_APPROLE_ROLE_ID", "r"),
+            ("SECRET_PROVIDER_FILE_TYPE", "vault"),
+        ]));
+        let errors: Vec<String> = found.into_iter().map(|(_, r)| r.unwrap_err()).collect();
+        assert!(
+            errors[0].contains("SECRET_PROVIDER_A_TYPE is \"vaultt\""),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("SECRET_PROVIDER_B_VAULT_ADDR is not set"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[2].contains("SECRET_PROVIDER_C_APPROLE_SECRET_ID is not set"),
+            "{errors:?}"
+        );
+        assert!(errors[3].contains("built-in"), "{errors:?}");
     }
 
     #[test]
@@ -210,5 +395,11 @@ mod tests {
         assert!(is_blocked("corp-*@*/prod/", "corp-vault@kv/data/prod/db:x"));
         assert!(!is_blocked("corp-*@*/prod/", "corp-vault@kv/data/dev/db:x"));
         assert!(!is_blocked("  ", "anything"));
+        // Entries are spelt like canonical keys too.
+        assert!(is_blocked(
+            "corp@/secret/data/prod/",
+            "corp@secret/data/prod/db:x"
+        ));
+        assert!(is_blocked("file@//etc/", "file@/etc/shadow"));
     }
 }

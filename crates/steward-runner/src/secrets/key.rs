@@ -105,6 +105,53 @@ impl SecretKey {
     }
 }
 
+impl SecretKey {
+    /// The key in one spelling per secret: file paths normalised (`//`, `.` and `..`
+    /// resolved as text; symbolic links are not followed), provider paths without their
+    /// leading `/`, Kubernetes kinds in lower case. What `blockedSecrets` entries are also
+    /// compared with.
+    pub fn canonical(&self) -> String {
+        match self {
+            SecretKey::File(path) => format!("file@{}", normalise_path(path)),
+            SecretKey::Env(name) => format!("env@{name}"),
+            SecretKey::Kube(k) => format!(
+                "k8s:file@{}{}/{}:{}",
+                k.namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                k.object,
+                k.name,
+                k.key
+            ),
+            SecretKey::Custom {
+                provider,
+                path,
+                field,
+            } => match field {
+                Some(field) => format!("{provider}@{path}:{field}"),
+                None => format!("{provider}@{path}"),
+            },
+            SecretKey::Bare(name) => name.clone(),
+        }
+    }
+}
+
+/// `/a//b/./c/../d` → `/a/b/d`.
+fn normalise_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 impl KubeKey {
     fn parse(rest: &str) -> Result<KubeKey, String> {
         const FORM: &str = "use k8s:file@[namespace/]secret/<name>:<key> or k8s:file@[namespace/]configmap/<name>:<key>";
@@ -184,6 +231,25 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(SecretKey::parse(raw).unwrap(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn canonical_forms() {
+        for (raw, canonical) in [
+            ("file@//etc/./shadow", "file@/etc/shadow"),
+            ("file@/tmp/../etc/shadow", "file@/etc/shadow"),
+            ("corp@/secret/data/prod/db:x", "corp@secret/data/prod/db:x"),
+            (
+                "k8s:env@kube-system/Secret/a:b",
+                "k8s:file@kube-system/secret/a:b",
+            ),
+        ] {
+            assert_eq!(
+                SecretKey::parse(raw).unwrap().canonical(),
+                canonical,
+                "{raw}"
+            );
         }
     }
 

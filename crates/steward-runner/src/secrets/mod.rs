@@ -17,7 +17,7 @@ pub mod key;
 mod kubernetes;
 mod vault;
 
-use config::{SecretsConfig, VaultConfig, is_blocked};
+use config::{SecretsConfig, is_blocked};
 use key::SecretKey;
 use kubernetes::KubeSecrets;
 use std::collections::HashMap;
@@ -71,39 +71,18 @@ impl SecretResolver {
     ) -> Result<SecretResolver, String> {
         let mut vaults = HashMap::new();
         for (name, provider) in &config.secret_providers {
-            if !provider.kind.eq_ignore_ascii_case("vault") {
-                return Err(format!(
-                    "secretProviders.{name}: type {:?} is not supported; use type: vault",
-                    provider.kind
-                ));
-            }
-            let Some(settings) = provider.vault.clone() else {
-                return Err(format!(
-                    "secretProviders.{name}: type vault needs a vaultSecretProvider (or vault) section with addr and credentials"
-                ));
-            };
-            if name.starts_with("k8s:") || matches!(name.as_str(), "file" | "env") {
-                return Err(format!(
-                    "secretProviders.{name}: the name is taken by a built-in provider"
-                ));
-            }
-            vaults.insert(name.clone(), Vault::new(name, settings)?);
+            let settings = provider
+                .check(name)
+                .map_err(|why| format!("secretProviders.{name}: {why}"))?;
+            vaults.insert(name.clone(), Vault::new(name, settings.clone()));
         }
         // The keyword library's environment form works too, for providers not in the file.
-        for (var, _) in std::env::vars() {
-            let Some(rest) = var.strip_prefix("SECRET_PROVIDER_") else {
-                continue;
-            };
-            let Some(name) = rest.strip_suffix("_TYPE") else {
-                continue;
-            };
-            let name = name.to_ascii_lowercase().replace('_', "-");
+        for (name, settings) in config::providers_from_env(std::env::vars()) {
             if vaults.keys().any(|k| k.eq_ignore_ascii_case(&name)) {
+                tracing::warn!(provider = %name, "Secret provider {name} is configured in the file and in SECRET_PROVIDER_* variables; the file's settings are used.");
                 continue;
             }
-            if let Some(settings) = VaultConfig::from_env(&name, |k| std::env::var(k).ok()) {
-                vaults.insert(name.clone(), Vault::new(&name, settings)?);
-            }
+            vaults.insert(name.clone(), Vault::new(&name, settings?));
         }
         Ok(SecretResolver {
             inner: Arc::new(Inner {
@@ -164,12 +143,20 @@ impl SecretResolver {
             key: key.to_string(),
             why,
         };
-        if let Some(pattern) = self.inner.blocked.iter().find(|p| is_blocked(p, key)) {
+        let parsed = SecretKey::parse(key);
+        // Compared as written and in canonical form, so `file@//etc/x` or a Vault path with or
+        // without its leading slash cannot slip past an entry.
+        let canonical = parsed.as_ref().map(SecretKey::canonical).ok();
+        if let Some(pattern) =
+            self.inner.blocked.iter().find(|p| {
+                is_blocked(p, key) || canonical.as_deref().is_some_and(|c| is_blocked(p, c))
+            })
+        {
             return Err(fail(format!(
                 "refused by this runner's blockedSecrets entry {pattern:?}"
             )));
         }
-        let parsed = SecretKey::parse(key).map_err(&fail)?;
+        let parsed = parsed.map_err(&fail)?;
         let value = match &parsed {
             SecretKey::Custom {
                 provider,

@@ -36,23 +36,13 @@ struct Session {
 }
 
 impl Vault {
-    pub(super) fn new(name: &str, config: VaultConfig) -> Result<Vault, String> {
-        let url = url::Url::parse(&config.addr)
-            .map_err(|e| format!("provider {name}: addr {:?} is not a URL: {e}", config.addr))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "provider {name}: addr {} is not http(s)",
-                config.addr
-            ));
-        }
-        config
-            .method()
-            .map_err(|e| format!("provider {name}: {e}"))?;
-        Ok(Vault {
+    /// A provider whose settings passed [`VaultConfig::check`].
+    pub(super) fn new(name: &str, config: VaultConfig) -> Vault {
+        Vault {
             name: name.to_string(),
             config,
             session: tokio::sync::Mutex::new(None),
-        })
+        }
     }
 
     /// Which credential fields hold secret references to resolve before a login.

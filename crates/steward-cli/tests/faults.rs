@@ -653,3 +653,20 @@ async fn runners_racing_through_two_platform_replicas_run_every_run_exactly_once
     );
     drop(replicas);
 }
+
+#[test]
+fn metrics_answer_while_the_platform_cannot_be_reached() {
+    // A runner that cannot register yet must still look alive to its probes.
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let _runner = start_runner_with(
+        dir.path(),
+        &format!("http://127.0.0.1:{}", free_port()),
+        TOKEN,
+        "waiting",
+        &["--metrics-listen", &metrics],
+    );
+    wait_until("the runner's metrics", Duration::from_secs(30), || {
+        (runner_metric(&metrics, "steward_runner_connected") == Some(0.0)).then_some(())
+    });
+}

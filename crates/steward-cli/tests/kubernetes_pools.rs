@@ -71,6 +71,12 @@ impl Cluster {
             bundles.join("secret-check/runbook.robot"),
         )
         .unwrap();
+        std::fs::create_dir_all(bundles.join("measure")).unwrap();
+        std::fs::write(
+            bundles.join("measure/sli.robot"),
+            "*** Settings ***\nLibrary    RW.Core\n\n*** Tasks ***\nMeasure\n    RW.Core.Push Metric    0.75\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(bundles.join("slow")).unwrap();
         std::fs::write(
             bundles.join("slow/runbook.robot"),
@@ -356,6 +362,17 @@ async fn the_leader_keeps_a_pool_whose_workers_run_the_collections_runs() {
         )
     };
     assert_eq!(outline(&by_worker), outline(&by_pod));
+
+    // SLIs of a pooled collection run on the workers too.
+    let mut sli = spec("measure", &[], &[]);
+    sli.kind = RunKind::Sli;
+    sli.interval_seconds = Some(60);
+    sli.code_bundle.path_to_robot = Some("codebundles/measure/sli.robot".into());
+    let (measured, pod_seen) =
+        execute_watching_pods(&cluster, &a.executor, &sli, &[], &dir.path().join("sli")).await;
+    assert_eq!(pod_seen, None, "a pooled SLI must not get a pod");
+    assert_eq!(measured.status, RunStatus::Succeeded, "{measured:#?}");
+    assert_eq!(measured.sli_value, Some(0.75), "{measured:#?}");
 
     // A new configuration (a rolling restart of the runners): the Deployment follows it.
     a.stop.cancel();

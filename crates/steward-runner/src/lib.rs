@@ -177,7 +177,7 @@ pub(crate) struct Shared {
     shutdown: CancellationToken,
     /// Signalled when a run ends, so a poll made with no free slot can be redone with one.
     slot_freed: tokio::sync::Notify,
-    telemetry: telemetry::Telemetry,
+    telemetry: Arc<telemetry::Telemetry>,
     relay: Arc<relay::Relay>,
 }
 
@@ -251,6 +251,19 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         }
     };
 
+    // Metrics answer from the start, so probes see a live runner while it waits for the
+    // platform (steward_runner_connected stays 0 until it is registered and polling).
+    let telemetry = Arc::new(telemetry::Telemetry::new());
+    let metrics = telemetry::MetricsState::new(telemetry.clone());
+    if let Some(addr) = config.metrics_listen {
+        telemetry::serve(metrics.clone(), addr, shutdown.clone())
+            .await
+            .map_err(|e| {
+                Error::Config(format!(
+                    "the metrics endpoint cannot listen on {addr} (--metrics-listen): {e}"
+                ))
+            })?;
+    }
     let Some(registration) = poll::register(&client, &config, &shutdown).await? else {
         return Ok(()); // shut down while waiting for the platform
     };
@@ -281,7 +294,7 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         config,
         shutdown,
         slot_freed: tokio::sync::Notify::new(),
-        telemetry: telemetry::Telemetry::new(),
+        telemetry,
         relay: relay.clone(),
     });
     let sink = relay.clone();
@@ -289,14 +302,7 @@ pub async fn run(config: RunnerConfig, shutdown: CancellationToken) -> Result<()
         .receiver()
         .set_unattributed_sink(Arc::new(move |points| sink.accept(points)));
     tokio::spawn(relay::relay_forever(shared.clone(), relay));
-    if let Some(addr) = shared.config.metrics_listen {
-        telemetry::serve(shared.clone(), addr)
-            .await
-            .map_err(|e| Error::Io {
-                path: PathBuf::from(addr.to_string()),
-                cause: e,
-            })?;
-    }
+    metrics.attach(shared.clone());
     let delivery = tokio::spawn(deliver::deliver_forever(shared.clone()));
     poll::poll_forever(shared.clone()).await;
     // Stop what runs; unreported leases expire on the platform and are run again.

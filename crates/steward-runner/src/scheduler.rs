@@ -221,7 +221,7 @@ mod tests {
             secrets: SecretResolver::local(None),
             shutdown: CancellationToken::new(),
             slot_freed: tokio::sync::Notify::new(),
-            telemetry: crate::telemetry::Telemetry::new(),
+            telemetry: Arc::new(crate::telemetry::Telemetry::new()),
             relay: crate::relay::Relay::open(dir.join("relay"), 1 << 20).unwrap(),
             config,
         })

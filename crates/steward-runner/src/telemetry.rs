@@ -150,27 +150,50 @@ impl Telemetry {
     }
 }
 
-async fn exposition(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let t = &shared.telemetry;
-    t.running
-        .set(shared.active.lock().expect("poisoned").len() as i64);
-    let (entries, bytes) = shared.spool.usage();
-    t.spool_entries.set(entries as i64);
-    t.spool_bytes.set(bytes as i64);
-    t.relay_spool_bytes.set(
-        shared
-            .relay
-            .spooled()
-            .iter()
-            .map(|(_, size)| *size)
-            .sum::<u64>() as i64,
-    );
-    t.spool_degraded.set(i64::from(shared.spool.degraded()));
-    catch_up(&t.spool_dropped, shared.spool.dropped());
-    catch_up(
-        &t.relay_dropped,
-        shared.relay.dropped.load(Ordering::Relaxed),
-    );
+/// What `/metrics` reads: the counters from the start, the runner's state once it runs.
+#[derive(Clone)]
+pub(crate) struct MetricsState {
+    telemetry: Arc<Telemetry>,
+    shared: Arc<std::sync::OnceLock<Arc<Shared>>>,
+}
+
+impl MetricsState {
+    pub(crate) fn new(telemetry: Arc<Telemetry>) -> Self {
+        MetricsState {
+            telemetry,
+            shared: Arc::new(std::sync::OnceLock::new()),
+        }
+    }
+
+    /// From now on the gauges of runs, spool and relay are read from `shared`.
+    pub(crate) fn attach(&self, shared: Arc<Shared>) {
+        let _ = self.shared.set(shared);
+    }
+}
+
+async fn exposition(State(state): State<MetricsState>) -> impl IntoResponse {
+    let t = &state.telemetry;
+    if let Some(shared) = state.shared.get() {
+        t.running
+            .set(shared.active.lock().expect("poisoned").len() as i64);
+        let (entries, bytes) = shared.spool.usage();
+        t.spool_entries.set(entries as i64);
+        t.spool_bytes.set(bytes as i64);
+        t.relay_spool_bytes.set(
+            shared
+                .relay
+                .spooled()
+                .iter()
+                .map(|(_, size)| *size)
+                .sum::<u64>() as i64,
+        );
+        t.spool_degraded.set(i64::from(shared.spool.degraded()));
+        catch_up(&t.spool_dropped, shared.spool.dropped());
+        catch_up(
+            &t.relay_dropped,
+            shared.relay.dropped.load(Ordering::Relaxed),
+        );
+    }
     let mut text = String::new();
     encode(&mut text, &t.registry).expect("writing to a String cannot fail");
     (
@@ -191,13 +214,16 @@ fn catch_up(counter: &Counter, total: u64) {
 }
 
 /// Serves `/metrics` on `addr` until shutdown.
-pub(crate) async fn serve(shared: Arc<Shared>, addr: SocketAddr) -> std::io::Result<()> {
+pub(crate) async fn serve(
+    state: MetricsState,
+    addr: SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "Runner metrics listening.");
-    let stop = shared.shutdown.clone();
     let app = Router::new()
         .route("/metrics", get(exposition))
-        .with_state(shared);
+        .with_state(state);
     tokio::spawn(async move {
         let serve = axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(async move { stop.cancelled().await });

@@ -5,28 +5,25 @@
 
 mod common;
 
+use common::cluster::{NAMESPACE, RUNTIME_IMAGE as IMAGE, execute, run_spec, simulated_cluster};
 use common::{api, client, client_json, start_platform, start_runner_with_env};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams};
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use steward_model::run::{RunKind, RunResult, RunSpec, RunStatus};
-use steward_model::workspace::{CodeBundleRef, ConfigVar, SecretRef};
+use steward_model::run::{RunResult, RunSpec, RunStatus};
 use steward_runner::executor::{Executor, ProcessExecutor};
 use steward_runner::kubernetes::executor::KubernetesExecutor;
 use steward_runner::kubernetes::handoff::Handoff;
 use steward_runner::kubernetes::settings::PodSettings;
 use steward_runtime::{Runtime, RuntimeConfig, SecretValue};
-use steward_testkit::kube::{ImageRun, KubeApiServer, SimulatedNode};
+use steward_testkit::kube::KubeApiServer;
 use steward_testkit::{HttpTarget, cache_dir, workspace_root};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const IMAGE: &str = "example.invalid/steward/runtime:test";
-const NAMESPACE: &str = "steward";
 const FIXTURES_URL: &str = "https://example.com/fixtures.git";
 
 struct Cluster {
@@ -38,26 +35,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start(extra: &[serde_json::Value]) -> Cluster {
-        let image = ImageRun::new()
-            .program("steward", env!("CARGO_BIN_EXE_steward"))
-            .env("STEWARD_CACHE_DIR", cache_dir().to_str().unwrap())
-            .env("HOME", std::env::temp_dir().to_str().unwrap());
-        let mut objects =
-            vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
-        objects.extend(extra.iter().cloned());
-        let server = KubeApiServer::builder()
-            .objects(objects)
-            .node(SimulatedNode::default().max_grace_period(Duration::from_secs(2)))
-            .image(IMAGE, image)
-            .start();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config");
-        server.write_kubeconfig(&path).unwrap();
-        let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(config).unwrap();
+        let (server, client, _kubeconfig) = simulated_cluster(extra).await;
         let handoff = Handoff::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let runner_url = format!("http://{}", listener.local_addr().unwrap());
@@ -72,12 +50,17 @@ impl Cluster {
     }
 
     fn executor(&self, settings: PodSettings) -> KubernetesExecutor {
+        self.executor_in(NAMESPACE, settings)
+    }
+
+    /// An executor for `namespace`; `settings` without an image get the runtime image.
+    fn executor_in(&self, namespace: &str, settings: PodSettings) -> KubernetesExecutor {
         let fixtures = workspace_root().join("crates/steward-runtime/tests/fixtures/collection");
         KubernetesExecutor::new(
             self.client.clone(),
-            NAMESPACE.into(),
+            namespace.into(),
             PodSettings {
-                image: Some(IMAGE.into()),
+                image: settings.image.clone().or(Some(IMAGE.into())),
                 ..settings
             },
             self.runner_url.clone(),
@@ -104,52 +87,16 @@ impl Cluster {
 }
 
 fn spec(bundle: &str, config: &[(&str, &str)], tasks: &[&str], secrets: &[&str]) -> RunSpec {
-    let (repo, path) = match bundle {
-        "secret-check" => (FIXTURES_URL, "codebundles/secret-check/runbook.robot"),
-        other => ("builtin://steward", other),
-    };
-    RunSpec {
-        run_id: Uuid::now_v7(),
-        kind: RunKind::Runbook,
-        workspace: "ws".into(),
-        slx: "k8s-exec".into(),
-        location: "cluster".into(),
-        code_bundle: CodeBundleRef {
-            repo_url: repo.into(),
-            git_ref: "main".into(),
-            path_to_robot: Some(path.into()),
-            path_to_yaml: None,
-        },
-        config: config
-            .iter()
-            .map(|(name, value)| ConfigVar {
-                name: name.to_string(),
-                value: value.to_string(),
-            })
-            .collect(),
-        secrets: secrets
-            .iter()
-            .map(|name| SecretRef {
-                name: name.to_string(),
-                workspace_key: format!("file@/resolved/by/the/runner/{name}"),
-            })
-            .collect(),
-        task_titles: tasks.iter().map(|t| t.to_string()).collect(),
-        timeout_seconds: 300,
-        session_id: Some(Uuid::now_v7()),
-        interval_seconds: None,
+    match bundle {
+        "secret-check" => run_spec(
+            FIXTURES_URL,
+            "codebundles/secret-check/runbook.robot",
+            config,
+            tasks,
+            secrets,
+        ),
+        other => run_spec("builtin://steward", other, config, tasks, secrets),
     }
-}
-
-async fn run(
-    executor: &dyn Executor,
-    spec: &RunSpec,
-    secrets: &[SecretValue],
-    out: &Path,
-) -> RunResult {
-    executor
-        .execute(spec, secrets, out, &CancellationToken::new())
-        .await
 }
 
 fn artifact_names(result: &RunResult) -> BTreeSet<String> {
@@ -204,21 +151,21 @@ async fn a_pod_run_reports_what_the_process_executor_reports() {
     });
 
     for (spec, values) in [(&http, &[][..]), (&secret_run, &secrets[..])] {
-        let by_process = run(
+        let by_process = execute(
             &process,
             spec,
             values,
             &dir.path().join("p").join(spec.run_id.to_string()),
         )
         .await;
-        let by_pod = run(
+        let by_pod = execute(
             &pods,
             spec,
             values,
             &dir.path().join(spec.run_id.to_string()),
         )
         .await;
-        let by_job = run(
+        let by_job = execute(
             &jobs,
             spec,
             values,
@@ -278,21 +225,12 @@ async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
         &[],
     );
 
-    let missing = KubernetesExecutor::new(
-        cluster.client.clone(),
-        NAMESPACE.into(),
-        PodSettings {
-            image: Some("example.invalid/not/pulled:1".into()),
-            image_pull_timeout_seconds: Some(2),
-            ..PodSettings::default()
-        },
-        cluster.runner_url.clone(),
-        "r".into(),
-        cluster.handoff.clone(),
-        Default::default(),
-    )
-    .unwrap();
-    let result = run(&missing, &spec, &[], dir.path()).await;
+    let missing = cluster.executor(PodSettings {
+        image: Some("example.invalid/not/pulled:1".into()),
+        image_pull_timeout_seconds: Some(2),
+        ..PodSettings::default()
+    });
+    let result = execute(&missing, &spec, &[], dir.path()).await;
     assert_eq!(result.status, RunStatus::Error);
     let error = result.error.unwrap();
     assert!(
@@ -310,7 +248,7 @@ async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
         run_id: Uuid::now_v7(),
         ..spec
     };
-    let error = run(&unschedulable, &spec, &[], dir.path())
+    let error = execute(&unschedulable, &spec, &[], dir.path())
         .await
         .error
         .unwrap();
@@ -320,25 +258,18 @@ async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
     );
 
     let pods_before = cluster.server.requests("create", "pods");
-    let over_quota = KubernetesExecutor::new(
-        cluster.client.clone(),
-        "full".into(),
+    let over_quota = cluster.executor_in(
+        "full",
         PodSettings {
-            image: Some(IMAGE.into()),
             pending_timeout_seconds: Some(3),
             ..PodSettings::default()
         },
-        cluster.runner_url.clone(),
-        "r".into(),
-        cluster.handoff.clone(),
-        Default::default(),
-    )
-    .unwrap();
+    );
     let spec = RunSpec {
         run_id: Uuid::now_v7(),
         ..spec
     };
-    let error = run(&over_quota, &spec, &[], dir.path())
+    let error = execute(&over_quota, &spec, &[], dir.path())
         .await
         .error
         .unwrap();

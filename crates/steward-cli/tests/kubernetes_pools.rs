@@ -3,6 +3,9 @@
 //! processes) per pool; runs of the pool's collection go to those workers instead of becoming
 //! pods, under leases that lapse when a worker dies.
 
+mod common;
+
+use common::cluster::{NAMESPACE, RUNTIME_IMAGE as IMAGE, execute, run_spec, simulated_cluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -14,7 +17,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use steward_model::run::{RunKind, RunResult, RunSpec, RunStatus};
-use steward_model::workspace::{CodeBundleRef, ConfigVar, SecretRef};
 use steward_runner::executor::Executor;
 use steward_runner::kubernetes::election::{ElectionSettings, Elector};
 use steward_runner::kubernetes::executor::KubernetesExecutor;
@@ -23,13 +25,11 @@ use steward_runner::kubernetes::pools::{LeaseGrant, PoolConfig, Pools, pool_name
 use steward_runner::kubernetes::settings::PodSettings;
 use steward_runner::kubernetes::{PoolsStart, start_pools};
 use steward_runtime::SecretValue;
-use steward_testkit::kube::{ImageRun, KubeApiServer, SimulatedNode};
-use steward_testkit::{cache_dir, wait_until_async, workspace_root};
+use steward_testkit::kube::KubeApiServer;
+use steward_testkit::{wait_until_async, workspace_root};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const IMAGE: &str = "example.invalid/steward/runtime:test";
-const NAMESPACE: &str = "steward";
 const POOL_URL: &str = "https://example.com/pooled.git";
 
 struct Cluster {
@@ -41,25 +41,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let image = ImageRun::new()
-            .program("steward", env!("CARGO_BIN_EXE_steward"))
-            .env("STEWARD_CACHE_DIR", cache_dir().to_str().unwrap())
-            .env("HOME", std::env::temp_dir().to_str().unwrap());
-        let server = KubeApiServer::builder()
-            .objects([
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
-            ])
-            .node(SimulatedNode::default().max_grace_period(Duration::from_secs(2)))
-            .image(IMAGE, image)
-            .start();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config");
-        server.write_kubeconfig(&path).unwrap();
-        let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(config).unwrap();
+        let (server, client, dir) = simulated_cluster(&[]).await;
         // The pooled collection: the runtime's fixture bundle and one that takes a while.
         let collection = tempfile::tempdir().unwrap();
         let fixture = workspace_root()
@@ -198,44 +180,16 @@ fn settings() -> PodSettings {
 
 fn spec(bundle: &str, tasks: &[&str], secrets: &[&str]) -> RunSpec {
     RunSpec {
-        run_id: Uuid::now_v7(),
-        kind: RunKind::Runbook,
-        workspace: "ws".into(),
         slx: "pooled".into(),
-        location: "cluster".into(),
-        code_bundle: CodeBundleRef {
-            repo_url: POOL_URL.into(),
-            git_ref: "main".into(),
-            path_to_robot: Some(format!("codebundles/{bundle}/runbook.robot")),
-            path_to_yaml: None,
-        },
-        config: vec![ConfigVar {
-            name: "SERVICE".into(),
-            value: "billing".into(),
-        }],
-        secrets: secrets
-            .iter()
-            .map(|name| SecretRef {
-                name: name.to_string(),
-                workspace_key: format!("file@/resolved/by/the/runner/{name}"),
-            })
-            .collect(),
-        task_titles: tasks.iter().map(|t| t.to_string()).collect(),
         timeout_seconds: 120,
-        session_id: Some(Uuid::now_v7()),
-        interval_seconds: None,
+        ..run_spec(
+            POOL_URL,
+            &format!("codebundles/{bundle}/runbook.robot"),
+            &[("SERVICE", "billing")],
+            tasks,
+            secrets,
+        )
     }
-}
-
-async fn execute(
-    executor: &dyn Executor,
-    spec: &RunSpec,
-    secrets: &[SecretValue],
-    out: &Path,
-) -> RunResult {
-    executor
-        .execute(spec, secrets, out, &CancellationToken::new())
-        .await
 }
 
 /// Runs `run` while watching for pods of it; returns the result and when one first appeared.

@@ -1,6 +1,8 @@
 //! Starting real `steward` processes for end-to-end tests.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -225,20 +225,35 @@ fn is_plain(s: &str) -> bool {
         | '@' | '`' => true,
         c => c.is_whitespace(),
     };
-    !indicator_start
-        && !s.ends_with([' ', ':'])
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !s.starts_with("---")
-        && !s.starts_with("...")
-        && s.chars().all(|c| {
-            !c.is_control()
-                && c != '\u{feff}'
-                && c != '\u{2028}'
-                && c != '\u{2029}'
-                && c != '\u{85}'
-        })
-        && !NOT_A_STRING.is_match(s)
+    if indicator_start || s.ends_with([' ', ':']) || s.starts_with("---") || s.starts_with("...") {
+        return false;
+    }
+    // One pass for what would end a plain scalar early (`: `, ` #`) or cannot be in one;
+    // this runs for every string of every file, so it avoids a search per pattern.
+    let mut previous = first;
+    for c in s.chars().skip(1) {
+        if (previous == ':' && c == ' ') || (previous == ' ' && c == '#') {
+            return false;
+        }
+        previous = c;
+    }
+    if s.chars()
+        .any(|c| c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}')
+    {
+        return false;
+    }
+    !(may_resolve_to_another_type(s) && NOT_A_STRING.is_match(s))
+}
+
+/// Whether `s` can be one of the plain scalars YAML reads as something other than a string
+/// (see [`NOT_A_STRING`]): those start with a digit, sign, dot, `~`, `<` or `=`, or are one of
+/// the short null and boolean words. Most strings are not, and skip the regular expression.
+fn may_resolve_to_another_type(s: &str) -> bool {
+    match s.as_bytes().first() {
+        Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'~' | b'<' | b'=') => true,
+        Some(b'n' | b'N' | b'y' | b'Y' | b't' | b'T' | b'f' | b'F' | b'o' | b'O') => s.len() <= 5,
+        _ => false,
+    }
 }
 
 /// A literal block keeps a multi-line string readable; it cannot hold control characters or

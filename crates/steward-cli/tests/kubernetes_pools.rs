@@ -226,6 +226,12 @@ async fn the_leader_keeps_a_pool_whose_workers_run_the_collections_runs() {
     let name = pool_name("steward", POOL_URL);
     let a = cluster.runner("runner-a", &[pool(2)], settings()).await;
     let deployment = cluster.ready(&name, 2).await;
+    // The leader takes the location's SLIs; a replica that does not lead declines them.
+    assert!(a.executor.takes_slis());
+    let follower = cluster.runner("runner-f", &[pool(2)], settings()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!follower.executor.takes_slis());
+    follower.stop.cancel();
     let labels = deployment.metadata.labels.clone().unwrap_or_default();
     assert_eq!(labels.get("steward.dev/pool"), Some(&name));
     assert_eq!(

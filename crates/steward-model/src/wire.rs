@@ -69,6 +69,11 @@ pub struct PollRequest {
     /// Ask the platform to answer at once (used right after start-up).
     #[serde(default)]
     pub no_wait: bool,
+    /// This runner does not want SLIs: a replica that is not the elected leader of its group.
+    /// The location's SLIs are shared among the online runners that take them (all of them
+    /// when none does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_slis: bool,
 }
 
 /// Answer to [`PollRequest`].

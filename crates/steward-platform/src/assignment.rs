@@ -18,8 +18,9 @@ use uuid::Uuid;
 /// every runner of the location.
 const ONLINE_TTL: Duration = Duration::from_secs(1);
 
-/// A location's online runners, sorted, and when they were read.
-type Online = (Instant, Arc<Vec<Uuid>>);
+/// A location's online runners (sorted, each with whether it takes SLIs), and when they were
+/// read.
+type Online = (Instant, Arc<Vec<(Uuid, bool)>>);
 
 /// What every poll needs, kept between polls: each location's SLI set (by version) and its
 /// online runners.
@@ -91,7 +92,10 @@ async fn location_slis(state: &AppState, location: &str) -> ApiResult<Arc<Desire
     Ok(desired)
 }
 
-/// Online runners of the runner's location, sorted, always including the runner asking.
+/// The online runners of the runner's location that share its SLIs, sorted: those that take
+/// SLIs (a replica that is not its group's leader declines them), or all of them when none
+/// does, so SLIs never go unscheduled. The runner asking counts as online; one not yet seen
+/// counts as taking SLIs until its poll is read back (within [`ONLINE_TTL`]).
 async fn online_runners(state: &AppState, runner: &RunnerRecord) -> ApiResult<Vec<Uuid>> {
     let cached = state
         .assignments
@@ -101,25 +105,43 @@ async fn online_runners(state: &AppState, runner: &RunnerRecord) -> ApiResult<Ve
         .get(&runner.location)
         .filter(|(at, _)| at.elapsed() < ONLINE_TTL)
         .map(|(_, online)| online.clone());
-    let mut online = match cached {
-        Some(online) => Vec::clone(&online),
+    let online = match cached {
+        Some(online) => online,
         None => {
             let mut online = state
                 .store
                 .online_runners(&runner.location, state.config.lease_ttl.as_millis() as i64)
                 .await?;
             online.sort();
-            state.assignments.online.lock().expect("poisoned").insert(
-                runner.location.clone(),
-                (Instant::now(), Arc::new(online.clone())),
-            );
+            let online = Arc::new(online);
+            state
+                .assignments
+                .online
+                .lock()
+                .expect("poisoned")
+                .insert(runner.location.clone(), (Instant::now(), online.clone()));
             online
         }
     };
-    if let Err(at) = online.binary_search(&runner.id) {
-        online.insert(at, runner.id);
+    Ok(sharing(&online, runner.id))
+}
+
+/// Who shares the SLIs among `online` (sorted), with `asking` online too.
+fn sharing(online: &[(Uuid, bool)], asking: Uuid) -> Vec<Uuid> {
+    let mut all: Vec<(Uuid, bool)> = online.to_vec();
+    if let Err(at) = all.binary_search_by_key(&asking, |(id, _)| *id) {
+        all.insert(at, (asking, true));
     }
-    Ok(online)
+    let takers: Vec<Uuid> = all
+        .iter()
+        .filter(|(_, takes)| *takes)
+        .map(|(id, _)| *id)
+        .collect();
+    if takers.is_empty() {
+        all.into_iter().map(|(id, _)| id).collect()
+    } else {
+        takers
+    }
 }
 
 fn score(sli: &SliAssignment, runner: Uuid) -> [u8; 32] {
@@ -185,5 +207,16 @@ mod tests {
                 assert_eq!(new, *old, "{} moved although its runner stayed", sli.slx);
             }
         }
+    }
+
+    #[test]
+    fn runners_that_decline_slis_get_none_unless_all_decline() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        // b declines: only a and c (asking, not seen yet) share.
+        assert_eq!(sharing(&[(a, true), (b, false)], c), vec![a, c]);
+        // b asks: it still gets nothing.
+        assert_eq!(sharing(&[(a, true), (b, false)], b), vec![a]);
+        // Everyone declines (no leader yet): everyone shares rather than no one.
+        assert_eq!(sharing(&[(a, false), (b, false)], a), vec![a, b]);
     }
 }

@@ -143,6 +143,7 @@ async fn polls_renew_leases_and_report_revoked_ones(db: TestDb) {
                 running: vec![lease.lease_id, stranger],
                 desired_state_version: None,
                 no_wait: true,
+                no_slis: false,
             })
             .await;
         assert_eq!(poll.revoked, vec![stranger]);
@@ -194,6 +195,7 @@ async fn cancelling_queued_and_running_runs(db: TestDb) {
             running: vec![lease.lease_id],
             desired_state_version: None,
             no_wait: true,
+            no_slis: false,
         })
         .await;
     assert_eq!(poll.cancel, vec![id]);

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use steward_model::wire::PollRequest;
 
 async fn import_reports_a_diff_and_keeps_what_a_broken_file_would_have_replaced(db: TestDb) {
     let p = start(&db, |_| {}).await;
@@ -287,6 +288,28 @@ async fn a_locations_slis_are_shared_among_its_online_runners(db: TestDb) {
     assert_ne!(before, after);
     let (_, b) = two.get("/api/v1/runner/desired-state").await;
     assert_eq!(slxs(&b).len(), names.len());
+
+    // A replica that declines SLIs (not its group's leader) gets none while one takes them;
+    // when every runner declines, they share again rather than leave SLIs unscheduled.
+    let three = p.runner().await;
+    let declining = PollRequest {
+        no_slis: true,
+        ..poll_for(0)
+    };
+    three.poll(&declining).await;
+    two.poll(&poll_for(0)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, c) = three.get("/api/v1/runner/desired-state").await;
+    let (_, b) = two.get("/api/v1/runner/desired-state").await;
+    assert!(slxs(&c).is_empty(), "{c}");
+    assert_eq!(slxs(&b).len(), names.len());
+    two.poll(&declining).await;
+    three.poll(&declining).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, b) = two.get("/api/v1/runner/desired-state").await;
+    let (_, c) = three.get("/api/v1/runner/desired-state").await;
+    assert_eq!(slxs(&b).len() + slxs(&c).len(), names.len());
+    assert!(!slxs(&b).is_empty() && !slxs(&c).is_empty());
 }
 
 steward_testkit::on_both_databases!(

@@ -18,6 +18,13 @@ pub trait Executor: Send + Sync {
         out_dir: &'a Path,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, RunResult>;
+
+    /// Whether this runner should be given SLIs now. A replica of a group that elects a
+    /// leader declines them while it does not lead, so SLIs of pooled collections run where
+    /// the pools are served.
+    fn takes_slis(&self) -> bool {
+        true
+    }
 }
 
 /// Runs robot as a local child process.

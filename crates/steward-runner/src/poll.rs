@@ -113,6 +113,7 @@ pub(crate) async fn poll_forever(shared: Arc<Shared>) {
             running,
             desired_state_version: applied.clone(),
             no_wait: first,
+            no_slis: !shared.executor.takes_slis(),
         };
         let wait = Duration::from_secs(
             shared

@@ -59,8 +59,9 @@ impl CredentialCache {
     }
 }
 
-/// What a poll reports about the runner: its capacity and how many runs it holds.
-pub(crate) type Beat = (u32, usize);
+/// What a poll reports about the runner: its capacity, how many runs it holds, and whether it
+/// declines SLIs.
+pub(crate) type Beat = (u32, usize, bool);
 
 /// When this replica last recorded each runner's poll, and what it reported then.
 #[derive(Default)]
@@ -162,13 +163,22 @@ impl Store {
     }
 
     /// Runners of `location` that polled within `within_ms`.
-    pub async fn online_runners(&self, location: &str, within_ms: i64) -> ApiResult<Vec<Uuid>> {
-        let rows = sqlx::query("SELECT id FROM runners WHERE location = $1 AND last_seen_at >= $2")
-            .bind(location)
-            .bind(now_ms() - within_ms)
-            .fetch_all(&self.read)
-            .await?;
-        Ok(rows.iter().map(|r| uuid(&r.get::<String, _>(0))).collect())
+    pub async fn online_runners(
+        &self,
+        location: &str,
+        within_ms: i64,
+    ) -> ApiResult<Vec<(Uuid, bool)>> {
+        let rows = sqlx::query(
+            "SELECT id, no_slis FROM runners WHERE location = $1 AND last_seen_at >= $2",
+        )
+        .bind(location)
+        .bind(now_ms() - within_ms)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (uuid(&r.get::<String, _>(0)), r.get::<i64, _>(1) == 0))
+            .collect())
     }
 
     /// Every runner with its liveness: `online` within `online_ms` of its last poll, `stale`

@@ -289,7 +289,7 @@ impl Store {
         // A runner with nothing running that this replica recorded a moment ago, unchanged,
         // is not written again: idle polls would otherwise be a stream of writes. Its last
         // poll is then at most a quarter of a lease old in the database.
-        let beat = (request.capacity, request.running.len());
+        let beat = (request.capacity, request.running.len(), request.no_slis);
         let recently = std::time::Duration::from_millis((lease_ttl_ms / 4).max(0) as u64);
         if request.running.is_empty() && self.heartbeats.recent(runner, beat, recently) {
             return Ok(PollState::default());
@@ -297,12 +297,13 @@ impl Store {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         sqlx::query(
-            "UPDATE runners SET last_seen_at = $2, capacity = $3, running = $4 WHERE id = $1",
+            "UPDATE runners SET last_seen_at = $2, capacity = $3, running = $4, no_slis = $5 WHERE id = $1",
         )
         .bind(runner.to_string())
         .bind(now)
         .bind(request.capacity as i64)
         .bind(request.running.len() as i64)
+        .bind(i64::from(request.no_slis))
         .execute(&mut *tx)
         .await?;
         let mut state = PollState::default();

@@ -175,6 +175,7 @@ pub fn poll_for(free: u32) -> PollRequest {
         running: vec![],
         desired_state_version: None,
         no_wait: true,
+        no_slis: false,
     }
 }
 
@@ -244,6 +245,7 @@ pub async fn assert_long_poll_wakes(queueing: &TestPlatform, runner: TestRunner)
                 running: vec![],
                 desired_state_version: Some(version),
                 no_wait: false,
+                no_slis: false,
             })
             .await;
         (poll, started.elapsed())

@@ -419,4 +419,11 @@ impl Executor for KubernetesExecutor {
     ) -> BoxFuture<'a, RunResult> {
         Box::pin(self.run(spec, secrets, out_dir, cancel))
     }
+
+    /// Replicas elect a leader: only it takes SLIs, so SLIs of pooled collections run on the
+    /// warm workers it serves (a replica's pooled runs would get a pod each). When no replica
+    /// leads (no Lease rights), the platform shares SLIs among all of them.
+    fn takes_slis(&self) -> bool {
+        self.pools.as_ref().is_none_or(|pools| pools.leading())
+    }
 }

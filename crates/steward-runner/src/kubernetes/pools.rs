@@ -165,6 +165,11 @@ pub fn pool_name(prefix: &str, repo_url: &str) -> String {
 }
 
 impl Pools {
+    /// Whether this runner is the elected leader of its group now.
+    pub fn leading(&self) -> bool {
+        *self.inner.leading.borrow()
+    }
+
     /// Pools for `configs`, named after `prefix`, whose workers report to `runner_url` through
     /// `handoff`; runs are queued only while `leading` says so. Spawns the task that ends
     /// lapsed leases (it stops when the last clone is dropped).

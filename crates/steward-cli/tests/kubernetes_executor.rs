@@ -452,3 +452,76 @@ fn a_runner_process_runs_sessions_in_pods() {
         "run objects left behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_runners_pod_removes_its_task_pods_and_their_secrets() {
+    // The runner's own pod, as the chart runs it (its image is not pulled here: it only has to
+    // exist as an owner).
+    let cluster = Cluster::start(&[json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "runner-0", "namespace": NAMESPACE},
+        "spec": {"containers": [{"name": "runner", "image": "example.invalid/steward/steward:test"}]}})])
+    .await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let runner = pods.get("runner-0").await.unwrap();
+    let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name: "runner-0".into(),
+        uid: runner.metadata.uid.unwrap(),
+        ..Default::default()
+    };
+    let executor = cluster.executor(PodSettings::default()).with_owner(owner);
+    let spec = spec(
+        "secret-check",
+        &[("SERVICE", "x")],
+        &["Sleep Past The Timeout"],
+        &["api_token"],
+    );
+    let secrets = [SecretValue {
+        name: "api_token".into(),
+        value: "owned-secret".into(),
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    let task = format!("steward-run-{}", spec.run_id.simple());
+    let cancel = CancellationToken::new();
+    let running = executor.execute(&spec, &secrets, dir.path(), &cancel);
+    let delete_runner = async {
+        let pid = steward_testkit::wait_until_async(
+            "the task pod to run",
+            Duration::from_secs(60),
+            || async { cluster.server.container_pid(NAMESPACE, &task, "task") },
+        )
+        .await;
+        let secret: Secret = Api::namespaced(cluster.client.clone(), NAMESPACE)
+            .get(&task)
+            .await
+            .unwrap();
+        let owners = secret.metadata.owner_references.unwrap_or_default();
+        assert_eq!(owners[0].kind, "Pod", "the run's Secret belongs to its pod");
+        pods.delete("runner-0", &Default::default()).await.unwrap();
+        steward_testkit::wait_until_async(
+            "the task pod and Secret to be collected",
+            Duration::from_secs(60),
+            || async { (cluster.leftovers().await == 0).then_some(()) },
+        )
+        .await;
+        pid
+    };
+    let (result, pid) = tokio::join!(running, delete_runner);
+    // Deleting the pod stops the launcher (it reports the run cancelled) or, if it cannot
+    // report in time, the executor sees the pod gone: either way the run ends, not hangs.
+    assert!(
+        matches!(result.status, RunStatus::Cancelled | RunStatus::Error),
+        "{result:#?}"
+    );
+    steward_testkit::wait_until_async(
+        "the task process to end",
+        Duration::from_secs(20),
+        || async {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None)
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+}

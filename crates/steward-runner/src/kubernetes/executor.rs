@@ -15,7 +15,10 @@ use crate::executor::Executor;
 use futures::future::BoxFuture;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{
+    Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,6 +44,9 @@ pub struct KubernetesExecutor {
     handoff: Handoff,
     collection_overrides: HashMap<String, PathBuf>,
     pools: Option<Pools>,
+    /// The runner's own Pod: task objects are its dependents, so deleting the runner's pod
+    /// removes what it left running (and the run Secrets with them).
+    owner: Option<OwnerReference>,
 }
 
 impl KubernetesExecutor {
@@ -68,7 +74,14 @@ impl KubernetesExecutor {
             handoff,
             collection_overrides,
             pools: None,
+            owner: None,
         })
+    }
+
+    /// Makes every task Pod or Job a dependent of `owner` (the runner's own Pod).
+    pub fn with_owner(mut self, owner: OwnerReference) -> Self {
+        self.owner = Some(owner);
+        self
     }
 
     /// Runs of pooled CodeCollections go to `pools`' workers (while this runner leads).
@@ -201,20 +214,39 @@ impl KubernetesExecutor {
                     explain(&e)
                 )
             })?;
+        let owners = self.owner.iter().cloned().collect::<Vec<_>>();
         let created = if self.settings.run_as_job {
-            let job = pod::task_job(&self.settings, spec, ns, labels, &self.image);
+            let mut job = pod::task_job(&self.settings, spec, ns, labels, &self.image);
+            job.metadata.owner_references = Some(owners).filter(|o| !o.is_empty());
             Api::<Job>::namespaced(self.client.clone(), ns)
                 .create(&PostParams::default(), &job)
                 .await
-                .map(drop)
+                .map(|job| ("batch/v1", "Job", job.metadata.uid))
         } else {
-            let task = pod::task_pod(&self.settings, spec, ns, labels, &self.image);
+            let mut task = pod::task_pod(&self.settings, spec, ns, labels, &self.image);
+            task.metadata.owner_references = Some(owners).filter(|o| !o.is_empty());
             Api::<Pod>::namespaced(self.client.clone(), ns)
                 .create(&PostParams::default(), &task)
                 .await
-                .map(drop)
+                .map(|pod| ("v1", "Pod", pod.metadata.uid))
         };
-        created.map_err(|e| {
+        if let Ok((api_version, kind, Some(uid))) = &created {
+            // The Secret goes with its Pod or Job, whoever deletes it.
+            let owned = serde_json::json!({"metadata": {"ownerReferences": [{
+                "apiVersion": api_version, "kind": kind, "name": pod::object_name(spec), "uid": uid,
+            }]}});
+            if let Err(error) = Api::<Secret>::namespaced(self.client.clone(), ns)
+                .patch(
+                    &pod::object_name(spec),
+                    &PatchParams::default(),
+                    &Patch::Merge(&owned),
+                )
+                .await
+            {
+                tracing::warn!(run = %spec.run_id, %error, "Cannot tie the run's Secret to its pod; it is deleted when the run ends.");
+            }
+        }
+        created.map(drop).map_err(|e| {
             format!(
                 "cannot create the task {} in namespace {ns}: {}",
                 if self.settings.run_as_job {

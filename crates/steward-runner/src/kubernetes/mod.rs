@@ -83,7 +83,8 @@ pub async fn start(
     .map_err(Error::Config)?;
     tokio::spawn(pools.clone().serve(listener));
     tracing::info!(%namespace, %runner_url, pools = config.pools.len(), "Tasks run as Kubernetes pods or on warm pool workers.");
-    Ok(executor::KubernetesExecutor::new(
+    let owner = own_pod(&client, &namespace).await;
+    let executor = executor::KubernetesExecutor::new(
         client,
         namespace,
         settings.clone(),
@@ -93,7 +94,39 @@ pub async fn start(
         config.collection_overrides.clone(),
     )
     .map_err(Error::Config)?
-    .with_pools(pools))
+    .with_pools(pools);
+    Ok(match owner {
+        Some(owner) => executor.with_owner(owner),
+        None => executor,
+    })
+}
+
+/// The runner's own Pod (`STEWARD_POD_NAME`, set by the chart), as the owner of the task
+/// objects it creates; `None` outside a pod or without the right to read it.
+async fn own_pod(
+    client: &kube::Client,
+    namespace: &str,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    let name = std::env::var("STEWARD_POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())?;
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), namespace);
+    match api.get(&name).await {
+        Ok(pod) => Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                name,
+                uid: pod.metadata.uid?,
+                ..Default::default()
+            },
+        ),
+        Err(error) => {
+            tracing::warn!(pod = %name, %namespace, %error, "Cannot read the runner's own Pod; task pods are not tied to it and outlive it if it is deleted.");
+            None
+        }
+    }
 }
 
 /// What [`start_pools`] needs.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use steward_platform::{Platform, PlatformConfig};
 
@@ -47,6 +47,11 @@ fn main() {
     let wanted =
         |part: &str| !named(&["throughput", "latency", "idle"]) || parts.iter().any(|p| p == part);
     let profiled = parts.iter().any(|p| p == "profile");
+    let runners = parts
+        .iter()
+        .find_map(|p| p.strip_prefix("runners="))
+        .map(|n| n.parse().expect("runners=N takes a number"))
+        .unwrap_or(RUNNERS);
     let postgres = steward_testkit::postgres::PostgresServer::start_with(if profiled {
         profile::SETTINGS
     } else {
@@ -72,10 +77,11 @@ fn main() {
                 profile::reset(&database);
             }
             let cpu = profile::Cpu::now(server.child.id(), postmaster);
-            let run = runtime.block_on(throughput(&server.url));
+            let run = runtime.block_on(throughput(&server.url, runners));
             let (runs, seconds) = (run.runs, run.seconds);
             println!(
-                "{backend:<10} throughput: {:>7.0} runs/s ({runs} runs in {seconds:.2} s, 8 runners)",
+                "{backend:<10} throughput: {:>7.0} runs/s ({runs} runs in {seconds:.2} s, \
+                 {runners} runners of capacity {CAPACITY})",
                 runs as f64 / seconds
             );
             if profiled {
@@ -85,11 +91,12 @@ fn main() {
                 );
                 let polls = run.polls.max(1) as f64;
                 println!(
-                    "  runner cycles with work: {}, {:.1} runs each; poll {:.2} ms, completions {:.2} ms",
+                    "  polls with work: {}, {:.1} runs each, {:.2} ms each; \
+                     lease to completion answered: {:.2} ms per run",
                     run.polls,
                     runs as f64 / polls,
                     run.polling_us as f64 / polls / 1000.0,
-                    run.completing_us as f64 / polls / 1000.0
+                    run.completing_us as f64 / runs as f64 / 1000.0
                 );
                 profile::Cpu::now(server.child.id(), postmaster).report(&cpu, runs, seconds);
                 // Table counters reach the statistics when the platform's connections end.
@@ -304,46 +311,67 @@ struct Throughput {
     seconds: f64,
     queued: f64,
     done_by_then: usize,
-    /// Summed over the runners' cycles: polls, microseconds polling and completing.
+    /// Polls that leased work, microseconds spent in them, and microseconds from a lease's
+    /// arrival to its completion being answered, summed over runs.
     polls: u64,
     polling_us: u64,
     completing_us: u64,
 }
 
+/// Simulated runners in the throughput run unless `runners=N` says otherwise, and the runs
+/// each takes at once.
+const RUNNERS: usize = 8;
+const CAPACITY: u32 = 64;
+
 /// Runs per second from the first session's creation to the last run's completion.
-async fn throughput(url: &str) -> Throughput {
+///
+/// Each simulated runner behaves like `steward runner` with tasks that finish at once: it
+/// polls for as many runs as it has free slots, delivers each leased run's completion on its
+/// own stream without waiting for the others, and polls again while those are delivered;
+/// with every slot taken it waits for one to free instead of polling.
+async fn throughput(url: &str, runners_wanted: usize) -> Throughput {
     const RUNS: usize = 20_000;
     const PER_SESSION: usize = 100;
-    const CAPACITY: u32 = 64;
     let completed = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let cycles: Arc<[AtomicU64; 3]> = Arc::default();
     let mut runners = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..runners_wanted {
         let runner = SimRunner::register(url, CAPACITY).await;
         let (completed, stop, cycles) = (completed.clone(), stop.clone(), cycles.clone());
         runners.push(tokio::spawn(async move {
+            let busy = Arc::new(AtomicU32::new(0));
+            let freed = Arc::new(tokio::sync::Notify::new());
             let mut version = None;
+            let micros = |d: Duration| d.as_micros() as u64;
             while !stop.load(Ordering::Relaxed) {
+                let slot_freed = freed.notified();
+                let free = CAPACITY - busy.load(Ordering::Acquire);
+                if free == 0 {
+                    slot_freed.await;
+                    continue;
+                }
                 let polled = Instant::now();
-                let poll = runner.poll(CAPACITY, CAPACITY, &version).await;
-                let completing = Instant::now();
+                let poll = runner.poll(free, CAPACITY, &version).await;
                 version = poll["desiredStateVersion"].as_str().map(str::to_string);
                 let leases = poll["leases"].as_array().cloned().unwrap_or_default();
-                let count = leases.len();
-                // Every leased run completes at once, each on its own stream.
-                let mut completions = tokio::task::JoinSet::new();
-                for lease in leases {
-                    let runner = runner.clone();
-                    completions.spawn(async move { runner.complete(&lease).await });
+                if leases.is_empty() {
+                    continue;
                 }
-                completions.join_all().await;
-                completed.fetch_add(count, Ordering::Relaxed);
-                if count > 0 {
-                    let micros = |d: Duration| d.as_micros() as u64;
-                    cycles[0].fetch_add(1, Ordering::Relaxed);
-                    cycles[1].fetch_add(micros(completing - polled), Ordering::Relaxed);
-                    cycles[2].fetch_add(micros(completing.elapsed()), Ordering::Relaxed);
+                cycles[0].fetch_add(1, Ordering::Relaxed);
+                cycles[1].fetch_add(micros(polled.elapsed()), Ordering::Relaxed);
+                busy.fetch_add(leases.len() as u32, Ordering::AcqRel);
+                for lease in leases {
+                    let (runner, busy, freed) = (runner.clone(), busy.clone(), freed.clone());
+                    let (completed, cycles) = (completed.clone(), cycles.clone());
+                    tokio::spawn(async move {
+                        let leased = Instant::now();
+                        runner.complete(&lease).await;
+                        cycles[2].fetch_add(micros(leased.elapsed()), Ordering::Relaxed);
+                        completed.fetch_add(1, Ordering::Relaxed);
+                        busy.fetch_sub(1, Ordering::AcqRel);
+                        freed.notify_one();
+                    });
                 }
             }
         }));

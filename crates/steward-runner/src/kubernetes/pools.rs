@@ -16,7 +16,7 @@
 //! run whose pool has had no worker in contact for `poolFallbackSeconds` leaves the queue and
 //! runs in a pod too, so a pool that cannot start does not hold runs forever.
 
-use super::handoff::Handoff;
+use super::handoff::{Handoff, no_delay};
 use super::pod::Launch;
 use super::queue::{Lapse, Queue, new_token};
 use super::settings::PodSettings;
@@ -26,6 +26,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -340,6 +341,7 @@ impl Pools {
 
     /// Serves [`Pools::router`] on `listener` until the process ends.
     pub async fn serve(self, listener: tokio::net::TcpListener) {
+        let listener = listener.tap_io(no_delay);
         if let Err(error) = axum::serve(listener, self.router()).await {
             tracing::error!(%error, "The endpoint for task pods and pool workers stopped.");
         }

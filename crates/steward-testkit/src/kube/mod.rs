@@ -131,6 +131,7 @@ pub use kubeconfig::{KubeContext, kubeconfig_yaml, write_kubeconfig};
 pub use seed::SeedError;
 
 use access::Gate;
+use axum::serve::ListenerExt;
 use cluster::{NodeState, Simulation};
 use resources::split_api_version;
 use routes::Shared;
@@ -321,8 +322,13 @@ impl KubeApiServerBuilder {
                 runtime.block_on(async move {
                     match tls_config {
                         None => {
+                            // Like a real API server (Go's net/http), replies go out
+                            // without Nagle's delay.
                             let listener = tokio::net::TcpListener::from_std(listener)
-                                .expect("tokio listener");
+                                .expect("tokio listener")
+                                .tap_io(|tcp| {
+                                    let _ = tcp.set_nodelay(true);
+                                });
                             tokio::select! {
                                 _ = axum::serve(listener, app).into_future() => {}
                                 _ = stopped => {}
@@ -331,7 +337,8 @@ impl KubeApiServerBuilder {
                         Some(config) => {
                             let config = axum_server::tls_rustls::RustlsConfig::from_config(config);
                             let server = axum_server::from_tcp_rustls(listener, config)
-                                .expect("TLS listener");
+                                .expect("TLS listener")
+                                .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor));
                             tokio::select! {
                                 _ = server.serve(app.into_make_service()) => {}
                                 _ = stopped => {}

@@ -71,6 +71,18 @@ impl Cluster {
         .unwrap()
     }
 
+    /// Waits until no Pod or Secret of a run is left. Deleting a pod is graceful, in the
+    /// simulated cluster as in a real one: it is gone once its kubelet stopped it, a moment
+    /// after the run's end.
+    async fn all_removed(&self) {
+        steward_testkit::wait_until_async(
+            "the runs' pods and Secrets to be removed",
+            Duration::from_secs(20),
+            || async { (self.leftovers().await == 0).then_some(()) },
+        )
+        .await;
+    }
+
     /// Pods and Secrets of runs still in the namespace.
     async fn leftovers(&self) -> usize {
         let selector = ListParams::default().labels("steward.dev/run-id");
@@ -205,7 +217,7 @@ async fn a_pod_run_reports_what_the_process_executor_reports() {
             );
         }
     }
-    assert_eq!(cluster.leftovers().await, 0, "run objects left behind");
+    cluster.all_removed().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -283,7 +295,7 @@ async fn pods_that_cannot_start_fail_their_run_with_the_reason() {
         pods_before,
         "a pod the quota refuses was created"
     );
-    assert_eq!(cluster.leftovers().await, 0, "run objects left behind");
+    cluster.all_removed().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -374,12 +386,7 @@ async fn cancelling_deletes_the_pod_and_stops_the_task() {
         },
     )
     .await;
-    steward_testkit::wait_until_async(
-        "the run's objects to go",
-        Duration::from_secs(20),
-        || async { (cluster.leftovers().await == 0).then_some(()) },
-    )
-    .await;
+    cluster.all_removed().await;
 }
 
 /// `steward runner --executor kubernetes` as a process, with a platform: a session's run
@@ -446,11 +453,7 @@ fn a_runner_process_runs_sessions_in_pods() {
     for expected in ["log.html", "report.jsonl", "stdout.txt"] {
         assert!(names.contains(expected), "{names:?}");
     }
-    assert_eq!(
-        tokio.block_on(cluster.leftovers()),
-        0,
-        "run objects left behind"
-    );
+    tokio.block_on(cluster.all_removed());
 }
 
 #[tokio::test(flavor = "multi_thread")]

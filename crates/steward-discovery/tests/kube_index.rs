@@ -520,3 +520,74 @@ async fn lists_are_paginated() {
         server.request_counts()
     );
 }
+
+/// Namespaces `a` (3 deployments) and `b` (4), listed 4 objects a page: only the deployments
+/// take a second page, so only their list carries a `continue` token.
+fn two_page_deployments() -> (KubeApiServer, String) {
+    let mut objects = Vec::new();
+    for (ns, count) in [("a", 3), ("b", 4)] {
+        objects.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        for i in 0..count {
+            objects.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": format!("d{i}"), "namespace": ns}, "spec": {"replicas": 1}}));
+        }
+    }
+    let server = KubeApiServer::start(&objects);
+    let kubeconfig = kubeconfig_yaml(&[server.context("prod", KubeApiServer::ADMIN_TOKEN)]);
+    (server, kubeconfig)
+}
+
+#[tokio::test]
+async fn a_list_whose_revision_was_compacted_is_read_again_from_the_start() {
+    let (server, kubeconfig) = two_page_deployments();
+    server.expire_continue_tokens(2);
+    let limits = Limits {
+        page_size: 4,
+        ..Limits::default()
+    };
+    let result = run(&kubeconfig, workspace(""), &[], limits).await;
+    assert!(result.problems.is_empty(), "{:#?}", result.problems);
+    // Twice a first page and a refused second one, then both pages.
+    assert_eq!(server.requests("list", "deployments"), 6);
+    // Each deployment once: nothing of the abandoned first pages is kept twice.
+    assert_eq!(
+        names(&result, "deployment"),
+        [
+            "prod/a/d0",
+            "prod/a/d1",
+            "prod/a/d2",
+            "prod/b/d0",
+            "prod/b/d1",
+            "prod/b/d2",
+            "prod/b/d3"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_list_compacted_every_time_fails_only_its_kind_with_the_reason() {
+    let (server, kubeconfig) = two_page_deployments();
+    server.expire_continue_tokens(100);
+    let limits = Limits {
+        page_size: 4,
+        ..Limits::default()
+    };
+    let result = run(&kubeconfig, workspace(""), &[], limits).await;
+    // The first try and three more, each refused at its second page.
+    assert_eq!(server.requests("list", "deployments"), 8);
+    let problems = problems_of(&result, "prod");
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].during, "list deployments");
+    assert!(!problems[0].fatal);
+    assert!(
+        problems[0].message.contains("410 Expired")
+            && problems[0].message.contains("4 times in a row"),
+        "{}",
+        problems[0].message
+    );
+    assert!(names(&result, "deployment").is_empty());
+    assert_eq!(
+        names(&result, "namespace"),
+        ["prod/a", "prod/b", "prod/default"]
+    );
+}

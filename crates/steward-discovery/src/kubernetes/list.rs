@@ -30,6 +30,9 @@ pub(super) struct Listing {
     pub failure: Option<String>,
 }
 
+/// How many times a paginated list starts again after its revision was compacted.
+const MAX_LIST_RESTARTS: usize = 3;
+
 /// The objects a conversion kept, and how many were listed.
 type Listed<T> = (Vec<T>, usize);
 
@@ -120,15 +123,37 @@ impl<'a> Lister<'a> {
         let mut items = Vec::new();
         let mut listed = 0;
         let mut token: Option<String> = None;
+        let mut restarts = 0;
         loop {
             let mut params = ListParams::default().limit(self.limits.page_size.max(1));
             if let Some(t) = &token {
                 params = params.continue_token(t);
             }
             let http = request.list(&params).map_err(kube::Error::BuildRequest)?;
-            let mut page: Value = {
+            let answer = {
                 let _slot = self.slot().await;
-                self.client.request(http).await?
+                self.client.request::<Value>(http).await
+            };
+            let mut page = match answer {
+                // The cluster compacted the revision the list started at (etcd does every
+                // five minutes): the rest cannot be read consistently, so the kind is listed
+                // again from the start, which gives one consistent view of it.
+                Err(e) if token.is_some() && status_code(&e) == Some(410) => {
+                    if restarts == MAX_LIST_RESTARTS {
+                        return Err(e);
+                    }
+                    restarts += 1;
+                    tracing::info!(
+                        context = self.context,
+                        plural,
+                        namespace,
+                        "Listing again from the start: the cluster no longer keeps the revision \
+                         the paginated list began at."
+                    );
+                    (items, listed, token) = (Vec::new(), 0, None);
+                    continue;
+                }
+                other => other?,
             };
             if let Some(Value::Array(list)) = page.get_mut("items").map(Value::take) {
                 listed += list.len();
@@ -245,6 +270,13 @@ pub(super) fn describe(err: &kube::Error) -> String {
                 status.message
             ),
             403 => format!("403 Forbidden: {}", status.message),
+            410 => format!(
+                "410 Expired: the cluster compacted its history before a paginated list \
+                 ended, {} times in a row ({}); run discovery again when the API server is \
+                 less loaded",
+                MAX_LIST_RESTARTS + 1,
+                status.message
+            ),
             code => format!("{code} {}: {}", status.reason, status.message),
         },
         other => {

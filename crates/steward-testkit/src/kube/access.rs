@@ -117,6 +117,8 @@ pub(crate) struct Gate {
     /// Requests without an `Authorization` header.
     pub anonymous: Access,
     pub faults: Vec<(String, u16)>,
+    /// How many more lists carrying a `continue` token are answered 410 Expired.
+    pub expire_continues: usize,
     pub counts: BTreeMap<(String, String), usize>,
 }
 
@@ -126,6 +128,7 @@ impl Gate {
             tokens: HashMap::from([(admin_token.to_string(), Access::AllowAll)]),
             anonymous: Access::AllowAll,
             faults: Vec::new(),
+            expire_continues: 0,
             counts: BTreeMap::new(),
         }
     }

@@ -19,6 +19,10 @@ fn encode_continue(rv: u64, last: &Key, collection: &str) -> String {
         .encode(json!({"rv": rv, "ns": last.0, "name": last.1, "of": collection}).to_string())
 }
 
+/// The real server's message when a continue token's revision was compacted.
+pub(crate) const TOO_OLD: &str = "The provided continue parameter is too old to display a \
+     consistent list result. You can start a new list without the continue parameter.";
+
 fn decode_continue(token: &str, collection: &str) -> Result<(u64, Key), ApiError> {
     let bad = || {
         ApiError::bad_request(format!(
@@ -43,6 +47,13 @@ pub(crate) fn list(
     query: &HashMap<String, String>,
     table: Option<&str>,
 ) -> Result<Response, ApiError> {
+    if query.get("continue").is_some_and(|t| !t.is_empty()) {
+        let mut gate = shared.gate.lock().expect("gate lock");
+        if gate.expire_continues > 0 {
+            gate.expire_continues -= 1;
+            return Err(ApiError::expired(TOO_OLD));
+        }
+    }
     let store = shared.store.lock().expect("store lock");
     let collection = format!(
         "{}/{}/{}",

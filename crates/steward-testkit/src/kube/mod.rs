@@ -458,6 +458,13 @@ impl KubeApiServer {
         self.gate().faults.push((path.into(), code));
     }
 
+    /// Answers the next `lists` list requests that carry a `continue` token with 410 Expired,
+    /// as the real server does once etcd compacted the revision the token was issued at
+    /// (every five minutes by default, so a slow paginated list of a big cluster meets it).
+    pub fn expire_continue_tokens(&self, lists: usize) {
+        self.gate().expire_continues = lists;
+    }
+
     /// Removes the failures set by [`Self::fail_path`].
     pub fn clear_faults(&self) {
         self.gate().faults.clear();

@@ -113,10 +113,7 @@ impl Store {
     /// A continue token or list made at revision `rv` can still be honoured.
     pub fn check_not_compacted(&self, rv: u64) -> Result<(), ApiError> {
         if rv < self.compacted {
-            return Err(ApiError::expired(
-                "The provided continue parameter is too old to display a consistent list result. \
-                 You can start a new list without the continue parameter.",
-            ));
+            return Err(ApiError::expired(super::list::TOO_OLD));
         }
         Ok(())
     }

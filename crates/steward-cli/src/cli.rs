@@ -438,6 +438,10 @@ pub struct DiscoverArgs {
     /// Only index and write the snapshot; generate nothing.
     #[arg(long)]
     pub index_only: bool,
+    /// runwhen-local's map customization rules (a file, or a directory of them): SLX groups
+    /// and relationships in workspace.yaml.
+    #[arg(long, value_name = "PATH")]
+    pub map_customization_rules: Option<PathBuf>,
     /// Send the tree to the platform afterwards (runwhen-local's upload call).
     #[arg(long)]
     pub upload: bool,

@@ -9,6 +9,7 @@ use crate::collection::CodeCollection;
 use crate::config::WorkspaceInfo;
 use crate::kubernetes::CustomRef;
 use crate::kubernetes::kinds::Kind;
+use crate::map_rules::MapRules;
 use crate::naming::algorithm::short_base_name;
 use crate::naming::{self, Ledger, NameEvent, NameMode, SlxCandidate, SlxName};
 use crate::output::Skipped;
@@ -19,6 +20,7 @@ use crate::rules::{self, GenerationRule, ResourceTypeRef, ResourceTypeSpec, Rule
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use steward_model::workspace::is_valid_slx_name;
 
+mod map;
 mod matching;
 
 /// One usable generation rule with where it came from.
@@ -37,6 +39,8 @@ pub struct RuleSet {
     templates: Vec<(String, BTreeMap<String, String>)>,
     skills: HashMap<String, String>,
     referenced: BTreeSet<ResourceTypeSpec>,
+    /// Groups and relationships for `workspace.yaml`.
+    map: MapRules,
 }
 
 impl RuleSet {
@@ -52,6 +56,7 @@ impl RuleSet {
             templates: Vec::new(),
             skills: HashMap::new(),
             referenced: BTreeSet::new(),
+            map: MapRules::default(),
         };
         let mut definitions = 0usize;
         for collection in collections {
@@ -204,6 +209,13 @@ impl RuleSet {
                 namespaced: true,
             })
             .collect()
+    }
+}
+
+impl RuleSet {
+    /// Adds map customization rules (runwhen-local's `MapCustomizationRules`).
+    pub fn customize_map(&mut self, map: MapRules) {
+        self.map = map;
     }
 }
 
@@ -401,7 +413,7 @@ pub fn generate(
     // prepared (on this thread) while the current one renders, so that no core waits for
     // the preparation, which has to run in order.
     let mut claimed: HashSet<String> = HashSet::new();
-    let mut slx_count = 0;
+    let mut written: HashSet<String> = HashSet::new();
     let prepare = |batch: &[(&Emitted, SlxName)], claimed: &mut HashSet<String>| {
         let mut prepared = Batch {
             slxs: Vec::new(),
@@ -482,7 +494,7 @@ pub fn generate(
             if pending.failed || rendered.is_empty() {
                 continue;
             }
-            slx_count += 1;
+            written.insert(pending.name.directory.clone());
             if let Some(skill) = pending.skill {
                 files(format!("slxs/{}/SKILL.md", pending.name.directory), skill);
             }
@@ -491,7 +503,21 @@ pub fn generate(
             }
         }
     }
-    match renderer.render_workspace(&workspace, &[], &[]) {
+    let named: Vec<_> = named
+        .into_iter()
+        .filter(|(_, name)| written.contains(&name.directory))
+        .collect();
+    let mapped = map::apply(
+        &rules.map,
+        &renderer,
+        &workspace,
+        registry,
+        &rules.rules,
+        &named,
+    );
+    skipped.extend(mapped.skipped);
+    warnings.extend(mapped.warnings);
+    match renderer.render_workspace(&workspace, &mapped.groups, &mapped.relationships) {
         Ok(item) => {
             warnings.extend(item.warnings.iter().map(|w| w.to_string()));
             files(item.path, item.text);
@@ -503,7 +529,7 @@ pub fn generate(
         }),
     }
     Generated {
-        slxs: slx_count,
+        slxs: written.len(),
         skipped,
         warnings,
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod kubernetes;
 mod levels;
+pub mod map_rules;
 pub mod naming;
 pub mod output;
 pub mod pipeline;

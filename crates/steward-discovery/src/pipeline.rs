@@ -6,6 +6,7 @@ use crate::config::{CodeCollectionConfig, ConfigError, WorkspaceInfo};
 use crate::engine::{self, Generated};
 use crate::kubernetes::{self, IndexProblem, Progress};
 use crate::levels;
+use crate::map_rules::{LoadError, MapRules};
 use crate::naming::{Ledger, LedgerError, NameMode};
 use crate::output::{self, OutputError, Skipped};
 use crate::resource::Registry;
@@ -27,6 +28,8 @@ pub enum DiscoverError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    MapRules(#[from] LoadError),
     #[error("no CodeCollection could be loaded: {0}")]
     NoCollections(String),
     #[error(
@@ -51,6 +54,8 @@ pub struct DiscoverOptions {
     pub out: Option<PathBuf>,
     pub name_mode: Option<NameMode>,
     pub index_only: bool,
+    /// runwhen-local's map customization rules: a file or a directory of them.
+    pub map_customization_rules: Option<PathBuf>,
     /// CodeCollection checkouts live under `<cache_dir>/collections`.
     pub cache_dir: PathBuf,
 }
@@ -114,7 +119,10 @@ pub async fn discover(
 
     let resolver = CollectionResolver::new(&options.cache_dir, Default::default());
     let collections = load_collections(&info, &config_dir, &resolver, &mut skipped).await?;
-    let rules = engine::RuleSet::load(&info, &collections, &mut skipped);
+    let mut rules = engine::RuleSet::load(&info, &collections, &mut skipped);
+    if let Some(path) = &options.map_customization_rules {
+        rules.customize_map(MapRules::load(path, &mut skipped)?);
+    }
 
     let mut failed_contexts = Vec::new();
     let (mut registry, source, contexts) = match &options.from_snapshot {

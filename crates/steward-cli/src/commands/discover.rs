@@ -24,6 +24,7 @@ pub async fn discover(args: DiscoverArgs) -> Result<ExitCode> {
         out: args.out.clone(),
         name_mode: args.name_mode.as_deref().and_then(NameMode::parse),
         index_only: args.index_only,
+        map_customization_rules: args.map_customization_rules.clone(),
         cache_dir: dirs::cache_dir(args.dirs.cache_dir.clone()),
     };
     let progress: Arc<dyn Progress> =

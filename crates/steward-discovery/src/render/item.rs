@@ -8,7 +8,7 @@
 //! caller.
 
 use super::context::{SlxContext, WorkspaceContext, python_str};
-use super::engine::Renderer;
+use super::engine::{Rendered, Renderer};
 use super::error::{RenderError, RenderWarning, WarningKind};
 use super::postprocess::postprocess;
 use crate::config::CodebundleOverride;
@@ -307,6 +307,32 @@ impl Renderer {
             text: processed.text,
             warnings,
         })
+    }
+
+    /// Renders a map customization template (a group's name, a relationship's subject) with
+    /// the variables of `slx`, plus `resource` (its resource) and `slx-info` as upstream
+    /// names them there.
+    pub fn render_map_text(
+        &self,
+        slx: &SlxContext<'_>,
+        label: &str,
+        source: &str,
+    ) -> Result<Rendered, RenderError> {
+        let resource = slx.layers.get_attr("match_resource").unwrap_or_default();
+        let info = Value::from_pairs([
+            ("name", Value::from(slx.slx_name.as_str())),
+            (
+                "qualified_name",
+                Value::from(slx.directory.rsplit('/').next().unwrap_or_default()),
+            ),
+            ("qualifiers", slx.qualifiers.clone()),
+            ("child_resource_names", slx.child_resource_names.clone()),
+        ]);
+        let ctx = over(
+            &slx.layers,
+            Value::from_pairs([("resource", resource), ("slx-info", info)]),
+        );
+        self.render_str(label, source, &ctx)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,64 @@
+//! Map customization over the SLXs written to the tree: the facts its rules test, and its
+//! templates rendered with each SLX's variables.
+
+use super::{Emitted, LoadedRule};
+use crate::map_rules::{MapRules, Mapped, SlxFacts, map_slxs};
+use crate::naming::{self, NameMode, SlxName};
+use crate::render::{Renderer, SlxRenderInput, WorkspaceContext};
+use crate::resource::Registry;
+
+/// Groups and relationships of `named` (the SLXs in the tree, in tree order).
+pub(super) fn apply(
+    map: &MapRules,
+    renderer: &Renderer,
+    workspace: &WorkspaceContext,
+    registry: &Registry,
+    rules: &[LoadedRule],
+    named: &[(&Emitted<'_>, SlxName)],
+) -> Mapped {
+    if map.is_empty() {
+        return Mapped::default();
+    }
+    let facts: Vec<SlxFacts> = named
+        .iter()
+        .map(|(e, name)| {
+            let base_name = rules[e.rule].rule.slxs[e.slx].base_name.as_str();
+            let values: Vec<String> = e.qualifiers.iter().map(|(_, v)| v.clone()).collect();
+            SlxFacts {
+                name: &name.full,
+                directory: &name.directory,
+                full_name: naming::qualified_name(base_name, &values, 0, NameMode::Current),
+                base_name,
+                qualifiers: &e.qualifiers,
+                resource: e.resource.payload.value(),
+            }
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    let mut mapped = map_slxs(map, &facts, &mut |i, label, template| {
+        let (e, name) = &named[i];
+        let loaded = &rules[e.rule];
+        let context = workspace.slx(&SlxRenderInput {
+            resource: e.resource,
+            registry,
+            base_name: loaded.rule.slxs[e.slx].base_name.clone(),
+            name: name.clone(),
+            qualifiers: e.qualifiers.clone(),
+            child_resource_names: e.child_resource_names.clone(),
+            resources: e.resources.clone(),
+            source: loaded.source.clone(),
+        });
+        let rendered = renderer
+            .render_map_text(&context, label, template)
+            .map_err(|e| e.to_string())?;
+        warnings.extend(
+            rendered
+                .warnings
+                .iter()
+                .map(|w| format!("SLX {}: {w}", name.full)),
+        );
+        Ok(rendered.text.trim().to_string())
+    });
+    mapped.warnings = warnings;
+    mapped
+}

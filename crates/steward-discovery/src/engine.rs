@@ -516,7 +516,6 @@ pub fn generate(
         &named,
     );
     skipped.extend(mapped.skipped);
-    warnings.extend(mapped.warnings);
     match renderer.render_workspace(&workspace, &mapped.groups, &mapped.relationships) {
         Ok(item) => {
             warnings.extend(item.warnings.iter().map(|w| w.to_string()));

@@ -121,7 +121,7 @@ pub async fn discover(
     let collections = load_collections(&info, &config_dir, &resolver, &mut skipped).await?;
     let mut rules = engine::RuleSet::load(&info, &collections, &mut skipped);
     if let Some(path) = &options.map_customization_rules {
-        rules.customize_map(MapRules::load(path, &mut skipped)?);
+        rules.customize_map(MapRules::load(path, &mut skipped, &mut warnings)?);
     }
 
     let mut failed_contexts = Vec::new();

@@ -4,7 +4,7 @@
 use super::{Emitted, LoadedRule};
 use crate::map_rules::{MapRules, Mapped, SlxFacts, map_slxs};
 use crate::naming::{self, NameMode, SlxName};
-use crate::render::{Renderer, SlxRenderInput, WorkspaceContext};
+use crate::render::{Renderer, SlxRenderInput, WarningKind, WorkspaceContext};
 use crate::resource::Registry;
 
 /// Groups and relationships of `named` (the SLXs in the tree, in tree order).
@@ -34,8 +34,7 @@ pub(super) fn apply(
             }
         })
         .collect();
-    let mut warnings = Vec::new();
-    let mut mapped = map_slxs(map, &facts, &mut |i, label, template| {
+    map_slxs(map, &facts, &mut |i, label, template| {
         let (e, name) = &named[i];
         let loaded = &rules[e.rule];
         let context = workspace.slx(&SlxRenderInput {
@@ -51,14 +50,17 @@ pub(super) fn apply(
         let rendered = renderer
             .render_map_text(&context, label, template)
             .map_err(|e| e.to_string())?;
-        warnings.extend(
-            rendered
-                .warnings
-                .iter()
-                .map(|w| format!("SLX {}: {w}", name.full)),
-        );
-        Ok(rendered.text.trim().to_string())
-    });
-    mapped.warnings = warnings;
-    mapped
+        // A name with a placeholder in it would make a group of its own: none is better.
+        match rendered.warnings.first().map(|w| &w.kind) {
+            None => Ok(rendered.text.trim().to_string()),
+            Some(WarningKind::Undefined {
+                expression: Some(expression),
+            }) => Err(format!(
+                "the template {template:?} uses `{expression}`, which is not defined for the SLX"
+            )),
+            Some(_) => Err(format!(
+                "the template {template:?} uses a value that is not defined for the SLX"
+            )),
+        }
+    })
 }

@@ -4,7 +4,7 @@
 use super::{MapRules, Predicate, SlxProperty, SlxTest, Verb};
 use crate::output::Skipped;
 use crate::render::{SlxGroup, SlxRelationship};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What the rules test of one SLX of the tree.
 pub struct SlxFacts<'a> {
@@ -54,12 +54,10 @@ pub struct Mapped {
     pub relationships: Vec<SlxRelationship>,
     /// Templates that did not render, and relationships naming what is not in the tree.
     pub skipped: Vec<Skipped>,
-    /// What rendering the templates noticed (undefined variables).
-    pub warnings: Vec<String>,
 }
 
 /// Applies `rules` to `slxs` (in tree order). `render(i, label, template)` renders a group
-/// name or relationship subject with the variables of SLX `i`.
+/// name or relationship subject with the variables of SLX `i`; `label` names the rule.
 pub fn map_slxs(
     rules: &MapRules,
     slxs: &[SlxFacts<'_>],
@@ -67,10 +65,22 @@ pub fn map_slxs(
 ) -> Mapped {
     let mut mapped = Mapped::default();
     let mut group_index: HashMap<String, usize> = HashMap::new();
-    let mut related = BTreeSet::new();
+    // Relationships as written, with the rule that made each.
+    let mut related: Vec<(String, String, &str)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    // A template that fails, fails for every SLX: reported once per rule, with a count.
+    let mut failed: BTreeMap<(&str, &str), (String, usize)> = BTreeMap::new();
     for (i, slx) in slxs.iter().enumerate() {
+        // The first rule that matches decides, for groups and for relationships alike.
         if let Some(rule) = rules.groups.iter().find(|r| slx.matches(&r.predicate)) {
-            match render(i, "group rule", &rule.group) {
+            let name = render(i, &rule.origin, &rule.group).and_then(|name| {
+                if name.is_empty() {
+                    Err(format!("the group name {:?} renders empty", rule.group))
+                } else {
+                    Ok(name)
+                }
+            });
+            match name {
                 Ok(name) => {
                     let at = *group_index.entry(name.clone()).or_insert_with(|| {
                         mapped.groups.push(SlxGroup {
@@ -82,11 +92,12 @@ pub fn map_slxs(
                     });
                     mapped.groups[at].slxs.push(slx.directory.to_string());
                 }
-                Err(reason) => mapped.skipped.push(Skipped {
-                    item: format!("group of SLX {}", slx.name),
-                    location: format!("group rule {:?}", rule.group),
-                    reason,
-                }),
+                Err(reason) => {
+                    failed
+                        .entry(("group", &rule.origin))
+                        .or_insert((reason, 0))
+                        .1 += 1
+                }
             }
         }
         let Some(rule) = rules
@@ -96,41 +107,59 @@ pub fn map_slxs(
         else {
             continue;
         };
-        match render(i, "relationship rule", &rule.subject) {
+        match render(i, &rule.origin, &rule.subject) {
             Ok(subject) => {
                 let object = slx.directory.to_string();
                 let (subject, object) = match rule.verb {
                     Verb::DependentOn => (subject, object),
                     Verb::DependedOnBy => (object, subject),
                 };
-                if related.insert((subject.clone(), object.clone())) {
-                    mapped.relationships.push(SlxRelationship {
-                        subject,
-                        verb: "dependent-on".into(),
-                        object,
-                    });
+                // An SLX depending on itself says nothing.
+                if subject != object && seen.insert((subject.clone(), object.clone())) {
+                    related.push((subject, object, &rule.origin));
                 }
             }
-            Err(reason) => mapped.skipped.push(Skipped {
-                item: format!("relationship of SLX {}", slx.name),
-                location: format!("relationship rule {:?}", rule.subject),
-                reason,
-            }),
+            Err(reason) => {
+                failed
+                    .entry(("relationship", &rule.origin))
+                    .or_insert((reason, 0))
+                    .1 += 1
+            }
         }
     }
-    // Relationships name SLXs by directory; one naming an SLX outside the tree goes.
+    for ((what, origin), (reason, count)) in failed {
+        mapped.skipped.push(Skipped {
+            item: format!("{what} rule"),
+            location: origin.to_string(),
+            reason: format!("{reason} (for {count} SLXs, which it leaves out)"),
+        });
+    }
+    // Relationships name SLXs by directory; one naming an SLX outside the tree goes,
+    // reported once per rule with the first example.
     let in_tree: BTreeSet<&str> = slxs.iter().map(|s| s.directory).collect();
-    mapped.relationships.retain(|r| {
-        let kept = in_tree.contains(r.subject.as_str()) && in_tree.contains(r.object.as_str());
-        if !kept {
-            mapped.skipped.push(Skipped {
-                item: format!("relationship {} dependent-on {}", r.subject, r.object),
-                location: "map customization rules".into(),
-                reason: "it names an SLX that is not in the tree".into(),
+    let mut outside: BTreeMap<&str, (String, usize)> = BTreeMap::new();
+    for (subject, object, origin) in related {
+        if in_tree.contains(subject.as_str()) && in_tree.contains(object.as_str()) {
+            mapped.relationships.push(SlxRelationship {
+                subject,
+                verb: "dependent-on".into(),
+                object,
             });
+        } else {
+            let example = format!("{subject:?} dependent-on {object:?}");
+            outside.entry(origin).or_insert((example, 0)).1 += 1;
         }
-        kept
-    });
+    }
+    for (origin, (example, count)) in outside {
+        mapped.skipped.push(Skipped {
+            item: "relationship rule".into(),
+            location: origin.to_string(),
+            reason: format!(
+                "{count} relationships name an SLX that is not in the tree, such as {example} \
+                 (SLXs are named by their directory under slxs/)"
+            ),
+        });
+    }
     depend_groups(rules, &mut mapped, &group_index);
     mapped
 }
@@ -150,7 +179,7 @@ fn depend_groups(rules: &MapRules, mapped: &mut Mapped, index: &HashMap<String, 
         let Some(&subject) = index.get(&rule.subject) else {
             mapped.skipped.push(Skipped {
                 item: format!("dependency of group {name:?}"),
-                location: format!("group relationship rule {:?}", rule.subject),
+                location: rule.origin.clone(),
                 reason: format!("there is no group {:?}", rule.subject),
             });
             continue;

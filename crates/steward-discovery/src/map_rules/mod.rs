@@ -85,6 +85,8 @@ pub type SlxTest = (SlxProperty, PyPattern);
 /// An SLX goes to the group its first matching rule names.
 #[derive(Debug, Clone)]
 pub struct GroupRule {
+    /// Where it is written (`file:line`), for what it causes to be skipped.
+    pub origin: String,
     pub predicate: Predicate<SlxTest>,
     /// The group's name, a template rendered with the SLX's variables.
     pub group: String,
@@ -94,6 +96,8 @@ pub struct GroupRule {
 /// The first rule whose `matches` has a match relates the subject to what matched.
 #[derive(Debug, Clone)]
 pub struct RelationshipRule<T> {
+    /// Where it is written (`file:line`).
+    pub origin: String,
     /// A template (SLX rules) or a group name (group rules).
     pub subject: String,
     pub verb: Verb,
@@ -111,7 +115,9 @@ pub struct MapRules {
 
 /// The rules path given to [`MapRules::load`] cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the map customization rules at {path}: {source}")]
+#[error(
+    "cannot read the map customization rules at {path}; check the --map-customization-rules path"
+)]
 pub struct LoadError {
     pub path: String,
     #[source]
@@ -124,37 +130,67 @@ impl MapRules {
         self.groups.is_empty() && self.slx_relationships.is_empty()
     }
 
-    /// Reads a rules file, or every `.yaml`/`.yml` file of a directory in name order. Files
-    /// and rules that cannot be used go to `skipped`; only an unreadable path is an error.
-    pub fn load(path: &Path, skipped: &mut Vec<Skipped>) -> Result<MapRules, LoadError> {
+    /// Reads a rules file, or every `.yaml`/`.yml` file of a directory in name order (hidden
+    /// files left out). Files and rules that cannot be used go to `skipped`, keys that have no
+    /// effect to `warnings`; only a path that cannot be read at all is an error.
+    pub fn load(
+        path: &Path,
+        skipped: &mut Vec<Skipped>,
+        warnings: &mut Vec<String>,
+    ) -> Result<MapRules, LoadError> {
         let error = |source| LoadError {
             path: path.display().to_string(),
             source,
         };
         let mut files = Vec::new();
-        if path.is_dir() {
+        if std::fs::metadata(path).map_err(error)?.is_dir() {
             for entry in std::fs::read_dir(path).map_err(error)? {
                 let file = entry.map_err(error)?.path();
-                let yaml = matches!(
-                    file.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml")
-                );
-                if yaml && file.is_file() {
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let extension = name.rsplit('.').next().unwrap_or_default();
+                let yaml = ["yaml", "yml"]
+                    .iter()
+                    .any(|e| extension.eq_ignore_ascii_case(e));
+                if yaml && !name.starts_with('.') && file.is_file() {
                     files.push(file);
                 }
             }
             files.sort();
+            if files.is_empty() {
+                warnings.push(format!(
+                    "{}: no .yaml or .yml file, so no map customization rules",
+                    path.display()
+                ));
+            }
         } else {
             files.push(path.to_path_buf());
         }
         let mut rules = MapRules::default();
         for file in files {
             let origin = file.display().to_string();
-            let text = std::fs::read_to_string(&file).map_err(|source| LoadError {
-                path: origin.clone(),
-                source,
-            })?;
-            rules.add_file(&text, &origin, skipped);
+            match std::fs::read(&file) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => rules.add_file(
+                        text.strip_prefix('\u{feff}').unwrap_or(&text),
+                        &origin,
+                        skipped,
+                        warnings,
+                    ),
+                    Err(_) => skipped.push(Skipped {
+                        item: "map customization rules".into(),
+                        location: origin,
+                        reason: "not UTF-8 text; save the file as UTF-8".into(),
+                    }),
+                },
+                Err(e) => skipped.push(Skipped {
+                    item: "map customization rules".into(),
+                    location: origin,
+                    reason: format!("cannot be read: {e}"),
+                }),
+            }
         }
         // Stable: rules of equal priority keep their file order.
         rules.groups.sort_by_key(|r| r.priority);
@@ -162,7 +198,13 @@ impl MapRules {
     }
 
     /// Adds the rules of one file; `origin` names it in what is skipped.
-    pub fn add_file(&mut self, text: &str, origin: &str, skipped: &mut Vec<Skipped>) {
+    pub fn add_file(
+        &mut self,
+        text: &str,
+        origin: &str,
+        skipped: &mut Vec<Skipped>,
+        warnings: &mut Vec<String>,
+    ) {
         let skip = |line: Option<usize>, item: &str, reason: String| Skipped {
             item: item.to_string(),
             location: match line {
@@ -184,6 +226,14 @@ impl MapRules {
             }
         };
         let root = KeyPath::root();
+        if doc.is_null() {
+            skipped.push(skip(
+                None,
+                "map customization rules",
+                "the file holds no rules".into(),
+            ));
+            return;
+        }
         let Some(map) = doc.as_mapping() else {
             skipped.push(skip(
                 None,
@@ -195,14 +245,24 @@ impl MapRules {
             ));
             return;
         };
-        let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
-        if kind != "MapCustomizationRules" {
-            skipped.push(skip(
-                yaml::locate(text, &root.key("kind")),
-                "map customization rules",
-                format!("`kind` is {kind:?}, expected \"MapCustomizationRules\""),
-            ));
-            return;
+        match map.get("kind").and_then(Value::as_str) {
+            Some("MapCustomizationRules") => {}
+            Some(kind) => {
+                skipped.push(skip(
+                    yaml::locate(text, &root.key("kind")),
+                    "map customization rules",
+                    format!("`kind` is {kind:?}, expected \"MapCustomizationRules\""),
+                ));
+                return;
+            }
+            None => {
+                skipped.push(skip(
+                    None,
+                    "map customization rules",
+                    "no `kind: MapCustomizationRules`; add it if this is a rules file".into(),
+                ));
+                return;
+            }
         }
         let spec_path = root.key("spec");
         let spec = match map.get("spec") {
@@ -240,10 +300,10 @@ impl MapRules {
                 "groupRelationVerbDefault",
             ];
             if !known.contains(&key.as_str()) {
-                skipped.push(skip(
-                    yaml::locate(text, &spec_path.key(&key)),
-                    &format!("spec.{key}"),
-                    "not a map customization key; it has no effect".into(),
+                let line = yaml::locate(text, &spec_path.key(&key));
+                warnings.push(format!(
+                    "{}: spec.{key} is not a map customization key; it has no effect",
+                    at(origin, line)
                 ));
                 continue;
             }
@@ -259,30 +319,56 @@ impl MapRules {
                 continue;
             };
             for (i, entry) in entries.iter().enumerate() {
-                let path = spec_path.key(&key).index(i);
+                let line = yaml::locate(text, &spec_path.key(&key).index(i));
+                let here = at(origin, line);
+                let mut unknown = Vec::new();
                 let parsed = match key.as_str() {
-                    "groupRules" => group_rule(entry).map(|r| self.groups.push(r)),
-                    "slxRelationshipRules" => relationship(entry, slx_verb, &slx_test)
-                        .map(|r| self.slx_relationships.push(r)),
-                    _ => relationship(entry, group_verb, &group_test)
+                    "groupRules" => {
+                        group_rule(entry, &here, &mut unknown).map(|r| self.groups.push(r))
+                    }
+                    "slxRelationshipRules" => {
+                        relationship(entry, &here, slx_verb, &slx_test, &mut unknown)
+                            .map(|r| self.slx_relationships.push(r))
+                    }
+                    _ => relationship(entry, &here, group_verb, &group_test, &mut unknown)
                         .map(|r| self.group_relationships.push(r)),
                 };
-                if let Err(reason) = parsed {
-                    skipped.push(skip(
-                        yaml::locate(text, &path),
-                        &format!("{key} entry {}", i + 1),
-                        reason,
+                for name in unknown {
+                    warnings.push(format!(
+                        "{here}: `{name}` in a {key} entry has no effect (a misspelt key?)"
                     ));
+                }
+                if let Err(reason) = parsed {
+                    skipped.push(skip(line, &format!("{key} entry {}", i + 1), reason));
                 }
             }
         }
     }
 }
 
-fn group_rule(entry: &Value) -> Result<GroupRule, String> {
+/// `file:line`, or the file alone.
+fn at(origin: &str, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{origin}:{l}"),
+        None => origin.to_string(),
+    }
+}
+
+/// Adds the keys of `map` outside `known` to `unknown`.
+fn unknown_keys(map: &Mapping, known: &[&str], unknown: &mut Vec<String>) {
+    for key in map.keys() {
+        let key = yaml::key_string(key);
+        if !known.contains(&key.as_str()) && !unknown.contains(&key) {
+            unknown.push(key);
+        }
+    }
+}
+
+fn group_rule(entry: &Value, origin: &str, unknown: &mut Vec<String>) -> Result<GroupRule, String> {
     let map = mapping(entry, "a group rule")?;
+    unknown_keys(map, &["match", "group", "priority"], unknown);
     let predicate = match map.get("match") {
-        Some(m) if !m.is_null() => predicate(m, &slx_test)?,
+        Some(m) if !m.is_null() => predicate(m, &slx_test, unknown)?,
         _ => return Err("a group rule needs `match:`".into()),
     };
     let group = match map.get("group") {
@@ -292,6 +378,13 @@ fn group_rule(entry: &Value) -> Result<GroupRule, String> {
     let priority = match map.get("priority") {
         None | Some(Value::Null) => 0,
         Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap_or_default(),
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+            return Err(format!(
+                "`priority` {n} is out of range (from {} to {})",
+                i64::MIN,
+                i64::MAX
+            ));
+        }
         Some(other) => {
             return Err(format!(
                 "`priority` is {}, expected a whole number",
@@ -300,6 +393,7 @@ fn group_rule(entry: &Value) -> Result<GroupRule, String> {
         }
     };
     Ok(GroupRule {
+        origin: origin.to_string(),
         predicate,
         group,
         priority,
@@ -308,10 +402,13 @@ fn group_rule(entry: &Value) -> Result<GroupRule, String> {
 
 fn relationship<T>(
     entry: &Value,
+    origin: &str,
     default: Verb,
     test: &dyn Fn(&Mapping) -> Result<T, String>,
+    unknown: &mut Vec<String>,
 ) -> Result<RelationshipRule<T>, String> {
     let map = mapping(entry, "a relationship rule")?;
+    unknown_keys(map, &["subject", "verb", "matches"], unknown);
     let subject = match map.get("subject") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err("a relationship rule needs `subject:`".into()),
@@ -325,11 +422,12 @@ fn relationship<T>(
     let matches = match map.get("matches") {
         Some(Value::Sequence(items)) if !items.is_empty() => items
             .iter()
-            .map(|m| predicate(m, test))
+            .map(|m| predicate(m, test, unknown))
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err("a relationship rule needs a non-empty `matches:` list".into()),
     };
     Ok(RelationshipRule {
+        origin: origin.to_string(),
         subject,
         verb,
         matches,
@@ -345,15 +443,28 @@ fn mapping<'v>(value: &'v Value, what: &str) -> Result<&'v Mapping, String> {
 fn predicate<T>(
     value: &Value,
     test: &dyn Fn(&Mapping) -> Result<T, String>,
+    unknown: &mut Vec<String>,
 ) -> Result<Predicate<T>, String> {
     let map = mapping(value, "a match")?;
     match map.get("type").and_then(Value::as_str) {
-        Some("pattern") => test(map).map(Predicate::Test),
+        Some("pattern") => {
+            // `properties` appears in upstream's own rule files, where it has no effect either.
+            let known = [
+                "type",
+                "matchProperty",
+                "matchType",
+                "pattern",
+                "matchMode",
+                "properties",
+            ];
+            unknown_keys(map, &known, unknown);
+            test(map).map(Predicate::Test)
+        }
         Some(kind @ ("and" | "or")) => {
             let children = match map.get("matches") {
                 Some(Value::Sequence(items)) => items
                     .iter()
-                    .map(|c| predicate(c, test))
+                    .map(|c| predicate(c, test, unknown))
                     .collect::<Result<Vec<_>, _>>()?,
                 _ => return Err(format!("an `{kind}` match needs a `matches:` list")),
             };
@@ -373,7 +484,7 @@ fn predicate<T>(
                 Value::Sequence(_) => return Err("a `not` match takes a single child".into()),
                 other => other,
             };
-            Ok(Predicate::Not(Box::new(predicate(child, test)?)))
+            Ok(Predicate::Not(Box::new(predicate(child, test, unknown)?)))
         }
         Some(other) => Err(format!(
             "match type {other:?} is not supported in map customization (pattern, and, or, not)"

@@ -18,7 +18,7 @@ pub use apply::{Mapped, SlxFacts, map_slxs};
 
 use crate::config::yaml::{self, KeyPath};
 use crate::output::Skipped;
-use crate::rules::{MatchMode, PropertyPath, PyPattern};
+use crate::rules::{Combined, MatchMode, PropertyPath, PyPattern, combined};
 use serde_yaml::{Mapping, Value};
 use std::path::Path;
 
@@ -460,31 +460,17 @@ fn predicate<T>(
             unknown_keys(map, &known, unknown);
             test(map).map(Predicate::Test)
         }
-        Some(kind @ ("and" | "or")) => {
-            let children = match map.get("matches") {
-                Some(Value::Sequence(items)) => items
-                    .iter()
-                    .map(|c| predicate(c, test, unknown))
-                    .collect::<Result<Vec<_>, _>>()?,
-                _ => return Err(format!("an `{kind}` match needs a `matches:` list")),
-            };
-            Ok(if kind == "and" {
-                Predicate::And(children)
-            } else {
-                Predicate::Or(children)
+        Some(kind @ ("and" | "or" | "not")) => {
+            let mut parse = |c: &Value| predicate(c, test, unknown);
+            Ok(match combined(kind, map)? {
+                Combined::All(c) => {
+                    Predicate::And(c.into_iter().map(&mut parse).collect::<Result<_, _>>()?)
+                }
+                Combined::Any(c) => {
+                    Predicate::Or(c.into_iter().map(&mut parse).collect::<Result<_, _>>()?)
+                }
+                Combined::Not(c) => Predicate::Not(Box::new(parse(c)?)),
             })
-        }
-        Some("not") => {
-            let child = ["match", "predicate", "matches"]
-                .iter()
-                .find_map(|k| map.get(*k).filter(|v| !v.is_null()))
-                .ok_or("a `not` match needs its child under `match:`")?;
-            let child = match child {
-                Value::Sequence(items) if items.len() == 1 => &items[0],
-                Value::Sequence(_) => return Err("a `not` match takes a single child".into()),
-                other => other,
-            };
-            Ok(Predicate::Not(Box::new(predicate(child, test, unknown)?)))
         }
         Some(other) => Err(format!(
             "match type {other:?} is not supported in map customization (pattern, and, or, not)"

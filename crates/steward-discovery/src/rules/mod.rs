@@ -65,6 +65,7 @@ pub use file::{GenerationRule, RuleError, RuleFile, RuleWarning, referenced_type
 pub use filter::PayloadFilter;
 pub use items::{OutputItemSpec, OutputKind, SlxSpec};
 pub use path::{PropertyPath, python_float, python_str};
+pub(crate) use predicate::{Combined, combined};
 pub use predicate::{MatchContext, PatternPredicate, Predicate, Property, Special, Subject};
 pub use pyregex::{MatchMode, PyPattern};
 pub use robot::{tag_key, task_tags};

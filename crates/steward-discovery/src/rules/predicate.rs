@@ -405,39 +405,55 @@ pub(crate) fn parse(
             };
             custom_variable(map, &path)
         }
-        "and" | "or" => {
-            let children = match map.get("matches") {
-                Some(Value::Sequence(items)) => items
-                    .iter()
-                    .map(|c| parse(c, platform, warnings))
-                    .collect::<Result<Vec<_>, _>>()?,
-                _ => return Err(format!("an `{kind}` rule needs a `matches:` list")),
-            };
-            Ok(if kind == "and" {
-                Predicate::And(children)
-            } else {
-                Predicate::Or(children)
-            })
-        }
-        "not" => {
-            let child = ["match", "matches", "predicate"]
-                .iter()
-                .find_map(|k| map.get(*k).filter(|v| !v.is_null()))
-                .ok_or("a `not` rule needs its child under `match:`")?;
-            let child = match child {
-                // `matches: [one]` is accepted for symmetry with and/or.
-                Value::Sequence(items) if items.len() == 1 => &items[0],
-                Value::Sequence(_) => {
-                    return Err("a `not` rule takes a single child predicate".into());
+        "and" | "or" | "not" => {
+            let mut parse = |c: &Value| parse(c, platform, warnings);
+            Ok(match combined(kind, map)? {
+                Combined::All(c) => {
+                    Predicate::And(c.into_iter().map(&mut parse).collect::<Result<_, _>>()?)
                 }
-                other => other,
-            };
-            Ok(Predicate::Not(Box::new(parse(child, platform, warnings)?)))
+                Combined::Any(c) => {
+                    Predicate::Or(c.into_iter().map(&mut parse).collect::<Result<_, _>>()?)
+                }
+                Combined::Not(c) => Predicate::Not(Box::new(parse(c)?)),
+            })
         }
         other => Err(format!(
             "unknown match rule type {other:?} (expected pattern, exists, custom-variable, and, or, not)"
         )),
     }
+}
+
+/// What an `and`, `or` or `not` match combines, before its children are parsed.
+pub(crate) enum Combined<'v> {
+    All(Vec<&'v Value>),
+    Any(Vec<&'v Value>),
+    Not(&'v Value),
+}
+
+/// The children of an `and`/`or` match (`matches:`) or the child of a `not` (`match:`,
+/// `predicate:`, or `matches:` with one item, for symmetry with and/or), as generation rules
+/// and map customization rules both write them. `kind` is one of the three.
+pub(crate) fn combined<'v>(kind: &str, map: &'v Mapping) -> Result<Combined<'v>, String> {
+    if kind == "not" {
+        let child = ["match", "matches", "predicate"]
+            .iter()
+            .find_map(|k| map.get(*k).filter(|v| !v.is_null()))
+            .ok_or("a `not` match needs its child under `match:`")?;
+        return match child {
+            Value::Sequence(items) if items.len() == 1 => Ok(Combined::Not(&items[0])),
+            Value::Sequence(_) => Err("a `not` match takes a single child".into()),
+            other => Ok(Combined::Not(other)),
+        };
+    }
+    let children = match map.get("matches") {
+        Some(Value::Sequence(items)) => items.iter().collect(),
+        _ => return Err(format!("an `{kind}` match needs a `matches:` list")),
+    };
+    Ok(if kind == "and" {
+        Combined::All(children)
+    } else {
+        Combined::Any(children)
+    })
 }
 
 fn custom_variable(map: &Mapping, path: &str) -> Result<Predicate, String> {

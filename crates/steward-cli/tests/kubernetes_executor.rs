@@ -17,6 +17,7 @@ use steward_model::run::{RunResult, RunSpec, RunStatus};
 use steward_runner::executor::{Executor, ProcessExecutor};
 use steward_runner::kubernetes::executor::KubernetesExecutor;
 use steward_runner::kubernetes::handoff::Handoff;
+use steward_runner::kubernetes::pod::{self, DEADLINE_MARGIN_SECONDS};
 use steward_runner::kubernetes::settings::PodSettings;
 use steward_runtime::{Runtime, RuntimeConfig, SecretValue};
 use steward_testkit::kube::KubeApiServer;
@@ -344,6 +345,46 @@ async fn a_run_waits_for_room_in_the_quota_then_runs() {
     assert_eq!(cluster.server.requests("create", "pods"), 1);
 }
 
+/// The pod a run really gets: restricted security contexts, the run's Secret mounted 0400,
+/// labels naming workspace, SLX and run, the task timeout as its deadline, the configured
+/// resources.
+fn check_task_pod(pod: &Pod, spec: &RunSpec) {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels["steward.dev/run-id"], spec.run_id.to_string());
+    assert_eq!(labels["steward.dev/workspace"], spec.workspace);
+    assert_eq!(labels["steward.dev/slx"], spec.slx);
+    let pod_spec = pod.spec.as_ref().unwrap();
+    assert_eq!(
+        pod_spec.active_deadline_seconds,
+        Some((spec.timeout_seconds + DEADLINE_MARGIN_SECONDS) as i64)
+    );
+    let pod_context = pod_spec.security_context.as_ref().unwrap();
+    assert_eq!(pod_context.run_as_non_root, Some(true));
+    assert_eq!(
+        pod_context.seccomp_profile.as_ref().unwrap().type_,
+        "RuntimeDefault"
+    );
+    let task = &pod_spec.containers[0];
+    let context = task.security_context.as_ref().unwrap();
+    assert_eq!(context.allow_privilege_escalation, Some(false));
+    assert_eq!(context.run_as_non_root, Some(true));
+    let dropped = context.capabilities.as_ref().unwrap().drop.clone();
+    assert_eq!(dropped, Some(vec!["ALL".to_string()]));
+    let limits = task.resources.as_ref().unwrap().limits.clone().unwrap();
+    assert_eq!(limits["memory"].0, "512Mi");
+    let run_volume = pod_spec
+        .volumes
+        .iter()
+        .flatten()
+        .find_map(|v| v.secret.as_ref())
+        .expect("the run's Secret is a volume");
+    assert_eq!(
+        run_volume.secret_name.as_deref(),
+        Some(pod::object_name(spec).as_str())
+    );
+    assert_eq!(run_volume.default_mode, Some(0o400));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_deletes_the_pod_and_stops_the_task() {
     let cluster = Cluster::start(&[]).await;
@@ -354,7 +395,12 @@ async fn cancelling_deletes_the_pod_and_stops_the_task() {
         &["Sleep Past The Timeout"],
         &["api_token"],
     );
-    let executor = cluster.executor(PodSettings::default());
+    let executor = cluster.executor(PodSettings {
+        resources: Some(
+            serde_json::from_value(json!({"limits": {"memory": "512Mi", "cpu": "1"}})).unwrap(),
+        ),
+        ..PodSettings::default()
+    });
     let cancel = CancellationToken::new();
     let pod_name = format!("steward-run-{}", spec.run_id.simple());
     let secrets = [SecretValue {
@@ -369,6 +415,11 @@ async fn cancelling_deletes_the_pod_and_stops_the_task() {
             || async { cluster.server.container_pid(NAMESPACE, &pod_name, "task") },
         )
         .await;
+        let pod = Api::<Pod>::namespaced(cluster.client.clone(), NAMESPACE)
+            .get(&pod_name)
+            .await
+            .unwrap();
+        check_task_pod(&pod, &spec);
         // Let robot start, then cancel.
         tokio::time::sleep(Duration::from_secs(3)).await;
         cancel.cancel();

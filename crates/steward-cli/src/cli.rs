@@ -358,8 +358,8 @@ pub struct RunsArgs {
     /// Only runbook or sli runs.
     #[arg(long)]
     pub kind: Option<String>,
-    /// How many.
-    #[arg(long, default_value_t = 20)]
+    /// How many (1 to 1000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
 }
 

@@ -210,6 +210,8 @@ async fn every_error_is_json(db: TestDb) {
             StatusCode::NOT_FOUND,
         ),
         ("/api/v1/issues?limit=many", StatusCode::BAD_REQUEST),
+        ("/api/v1/runs?limit=0", StatusCode::BAD_REQUEST),
+        ("/api/v1/runs?limit=1001", StatusCode::BAD_REQUEST),
     ] {
         let (status, body) = p.get(path).await;
         assert_eq!(status, code, "{path}: {body}");

@@ -53,7 +53,15 @@ async fn list(
         status,
         kind,
         session: query.session,
-        limit: query.limit.unwrap_or(50),
+        limit: match query.limit {
+            None => 50,
+            Some(limit @ 1..=1000) => limit,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "limit={other}: runs are listed 1 to 1000 at a time"
+                )));
+            }
+        },
     };
     Ok(Json(state.store.runs(&filter).await?))
 }

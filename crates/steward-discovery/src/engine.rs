@@ -210,9 +210,7 @@ impl RuleSet {
             })
             .collect()
     }
-}
 
-impl RuleSet {
     /// Adds map customization rules (runwhen-local's `MapCustomizationRules`).
     pub fn customize_map(&mut self, map: MapRules) {
         self.map = map;
@@ -503,10 +501,6 @@ pub fn generate(
             }
         }
     }
-    let named: Vec<_> = named
-        .into_iter()
-        .filter(|(_, name)| written.contains(&name.directory))
-        .collect();
     let mapped = map::apply(
         &rules.map,
         &renderer,
@@ -514,6 +508,7 @@ pub fn generate(
         registry,
         &rules.rules,
         &named,
+        &written,
     );
     skipped.extend(mapped.skipped);
     match renderer.render_workspace(&workspace, &mapped.groups, &mapped.relationships) {

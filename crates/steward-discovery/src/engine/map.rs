@@ -6,8 +6,10 @@ use crate::map_rules::{MapRules, Mapped, SlxFacts, map_slxs};
 use crate::naming::{self, NameMode, SlxName};
 use crate::render::{Renderer, SlxRenderInput, WarningKind, WorkspaceContext};
 use crate::resource::Registry;
+use std::collections::HashSet;
 
-/// Groups and relationships of `named` (the SLXs in the tree, in tree order).
+/// Groups and relationships of the `named` SLXs that were `written` to the tree (by
+/// directory), in tree order.
 pub(super) fn apply(
     map: &MapRules,
     renderer: &Renderer,
@@ -15,10 +17,15 @@ pub(super) fn apply(
     registry: &Registry,
     rules: &[LoadedRule],
     named: &[(&Emitted<'_>, SlxName)],
+    written: &HashSet<String>,
 ) -> Mapped {
     if map.is_empty() {
         return Mapped::default();
     }
+    let named: Vec<&(&Emitted<'_>, SlxName)> = named
+        .iter()
+        .filter(|(_, name)| written.contains(&name.directory))
+        .collect();
     let facts: Vec<SlxFacts> = named
         .iter()
         .map(|(e, name)| {
@@ -35,7 +42,7 @@ pub(super) fn apply(
         })
         .collect();
     map_slxs(map, &facts, &mut |i, label, template| {
-        let (e, name) = &named[i];
+        let (e, name) = named[i];
         let loaded = &rules[e.rule];
         let context = workspace.slx(&SlxRenderInput {
             resource: e.resource,

@@ -207,10 +207,7 @@ impl MapRules {
     ) {
         let skip = |line: Option<usize>, item: &str, reason: String| Skipped {
             item: item.to_string(),
-            location: match line {
-                Some(l) => format!("{origin}:{l}"),
-                None => origin.to_string(),
-            },
+            location: at(origin, line),
             reason,
         };
         let doc: Value = match serde_yaml::from_str(text) {
